@@ -1,0 +1,90 @@
+//! The `weir` command line: clap definitions and one thin module per
+//! subcommand. Each subcommand turns its arguments into the options of a
+//! library crate and makes one call; no business logic lives here.
+//!
+//! [`run`] is the whole program and writes to any [`Write`], so tests drive
+//! it in-process:
+//!
+//! ```
+//! let mut out = Vec::new();
+//! let code = weir_cli::run(["weir", "--version"], &mut out).unwrap();
+//! assert_eq!(code, 0);
+//! assert!(String::from_utf8(out).unwrap().starts_with("weir "));
+//! ```
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+use std::ffi::OsString;
+use std::io::Write;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+pub mod units;
+
+/// Exit code for success.
+pub const EXIT_OK: u8 = 0;
+/// Exit code when the work ran but found problems (e.g. `inspect --verify`).
+pub const EXIT_FOUND_PROBLEMS: u8 = 1;
+/// Exit code for usage errors (clap's convention).
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code for errors that stopped the work.
+pub const EXIT_ERROR: u8 = 255;
+
+/// weir: a network flow collector and forensic query tool (nfdump/NfSen on a
+/// columnar store).
+#[derive(Debug, Parser)]
+#[command(name = "weir", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate deterministic synthetic flows into slot files.
+    Gen(cmd::gen_cmd::GenArgs),
+    /// Show what slot files hold (nfdump -I / -v); --verify checks every checksum.
+    Inspect(cmd::inspect::InspectArgs),
+    /// Built-in demo: generate a day of synthetic flows and inspect them.
+    Demo(cmd::demo::DemoArgs),
+}
+
+/// Runs `weir` with `args` (including the program name), writing to `out`.
+/// Returns the exit code; errors that stop the program are `Err`.
+pub fn run<I, T>(args: I, out: &mut dyn Write) -> anyhow::Result<u8>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_USAGE } else { EXIT_OK };
+            if e.use_stderr() {
+                #[allow(clippy::print_stderr)]
+                {
+                    eprint!("{}", e.render().ansi());
+                }
+            } else {
+                write!(out, "{}", e.render())?;
+            }
+            return Ok(code);
+        }
+    };
+    match cli.command {
+        Command::Gen(a) => cmd::gen_cmd::run(&a, out),
+        Command::Inspect(a) => cmd::inspect::run(&a, out),
+        Command::Demo(a) => cmd::demo::run(&a, out),
+    }
+}
+
+/// Whether an error is a closed pipe (`weir … | head`), which exits quietly.
+pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

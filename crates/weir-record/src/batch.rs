@@ -1,0 +1,371 @@
+//! Column batches: the unit the store writes and the query engine scans.
+
+use crate::field::FlowRecord;
+use crate::field::{Field, Physical};
+
+/// A fixed-length bitmap, 64 rows per word, bit `i % 64` of word `i / 64`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Bitmap {
+    words: Vec<u64>,
+    len: usize,
+}
+
+impl Bitmap {
+    /// A bitmap of `len` zero bits.
+    pub fn zeros(len: usize) -> Bitmap {
+        Bitmap { words: vec![0; len.div_ceil(64)], len }
+    }
+
+    /// A bitmap of `len` one bits.
+    pub fn ones(len: usize) -> Bitmap {
+        let mut b = Bitmap { words: vec![u64::MAX; len.div_ceil(64)], len };
+        b.clear_tail();
+        b
+    }
+
+    /// Builds a bitmap from words; bits past `len` are cleared.
+    ///
+    /// # Panics
+    /// If `words` does not hold exactly `len.div_ceil(64)` words.
+    pub fn from_words(words: Vec<u64>, len: usize) -> Bitmap {
+        assert_eq!(words.len(), len.div_ceil(64), "bitmap word count");
+        let mut b = Bitmap { words, len };
+        b.clear_tail();
+        b
+    }
+
+    fn clear_tail(&mut self) {
+        let rem = self.len % 64;
+        if rem != 0
+            && let Some(last) = self.words.last_mut()
+        {
+            *last &= (1u64 << rem) - 1;
+        }
+    }
+
+    /// Number of bits.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the bitmap has no bits.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The words (bits past `len` are zero).
+    pub fn words(&self) -> &[u64] {
+        &self.words
+    }
+
+    /// Mutable words. Callers must keep bits past `len` zero.
+    pub fn words_mut(&mut self) -> &mut [u64] {
+        &mut self.words
+    }
+
+    /// Bit `i`.
+    #[inline]
+    pub fn get(&self, i: usize) -> bool {
+        debug_assert!(i < self.len);
+        self.words[i / 64] >> (i % 64) & 1 == 1
+    }
+
+    /// Sets bit `i` to `v`.
+    #[inline]
+    pub fn set(&mut self, i: usize, v: bool) {
+        debug_assert!(i < self.len);
+        let w = &mut self.words[i / 64];
+        let m = 1u64 << (i % 64);
+        if v { *w |= m } else { *w &= !m }
+    }
+
+    /// Number of one bits.
+    pub fn count_ones(&self) -> usize {
+        self.words.iter().map(|w| w.count_ones() as usize).sum()
+    }
+
+    /// Indices of the one bits, ascending.
+    pub fn iter_ones(&self) -> impl Iterator<Item = usize> + '_ {
+        self.words.iter().enumerate().flat_map(|(wi, &w)| {
+            let mut w = w;
+            std::iter::from_fn(move || {
+                if w == 0 {
+                    return None;
+                }
+                let b = w.trailing_zeros() as usize;
+                w &= w - 1;
+                Some(wi * 64 + b)
+            })
+        })
+    }
+}
+
+/// The values of one column, widened to the physical type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Values {
+    /// Integer columns.
+    U64(Vec<u64>),
+    /// Address columns.
+    U128(Vec<u128>),
+}
+
+impl Values {
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        match self {
+            Values::U64(v) => v.len(),
+            Values::U128(v) => v.len(),
+        }
+    }
+
+    /// Whether there are no values.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Value `i` widened to `u128`.
+    #[inline]
+    pub fn get(&self, i: usize) -> u128 {
+        match self {
+            Values::U64(v) => v[i] as u128,
+            Values::U128(v) => v[i],
+        }
+    }
+
+    /// The physical type.
+    pub fn physical(&self) -> Physical {
+        match self {
+            Values::U64(_) => Physical::U64,
+            Values::U128(_) => Physical::U128,
+        }
+    }
+
+    /// The `u64` values, if this is an integer column.
+    pub fn as_u64(&self) -> Option<&[u64]> {
+        match self {
+            Values::U64(v) => Some(v),
+            Values::U128(_) => None,
+        }
+    }
+
+    /// The `u128` values, if this is an address column.
+    pub fn as_u128(&self) -> Option<&[u128]> {
+        match self {
+            Values::U128(v) => Some(v),
+            Values::U64(_) => None,
+        }
+    }
+}
+
+/// One column of a batch: values for every row plus, when some rows have no
+/// value, a validity bitmap (1 = has a value). Rows without a value hold an
+/// unspecified number in `values`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    /// One value per row.
+    pub values: Values,
+    /// `None` when every row has a value.
+    pub validity: Option<Bitmap>,
+}
+
+impl Column {
+    /// A column where every row has a value.
+    pub fn full(values: Values) -> Column {
+        Column { values, validity: None }
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Whether the column has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// Whether row `i` has a value.
+    #[inline]
+    pub fn is_valid(&self, i: usize) -> bool {
+        self.validity.as_ref().is_none_or(|v| v.get(i))
+    }
+
+    /// Row `i`'s value, `None` if the row has none.
+    #[inline]
+    pub fn get(&self, i: usize) -> Option<u128> {
+        self.is_valid(i).then(|| self.values.get(i))
+    }
+
+    /// Rows without a value.
+    pub fn null_count(&self) -> usize {
+        self.validity.as_ref().map_or(0, |v| v.len() - v.count_ones())
+    }
+}
+
+/// Accumulates one column for [`crate::BatchBuilder`].
+#[derive(Debug, Default)]
+pub struct ColumnBuilder<T> {
+    values: Vec<T>,
+    validity: Vec<u64>,
+    present: usize,
+}
+
+impl<T: Copy + Default + IntoValues> ColumnBuilder<T> {
+    /// Appends a present value.
+    #[inline]
+    pub fn push_value(&mut self, v: T) {
+        let i = self.values.len();
+        if i.is_multiple_of(64) {
+            self.validity.push(0);
+        }
+        self.validity[i / 64] |= 1 << (i % 64);
+        self.values.push(v);
+        self.present += 1;
+    }
+
+    /// Appends a value or a gap.
+    #[inline]
+    pub fn push(&mut self, v: Option<T>) {
+        match v {
+            Some(v) => self.push_value(v),
+            None => {
+                if self.values.len().is_multiple_of(64) {
+                    self.validity.push(0);
+                }
+                self.values.push(T::default());
+            }
+        }
+    }
+
+    /// Takes the column; `None` if no row has a value.
+    pub fn take(&mut self, rows: usize) -> Option<Column> {
+        debug_assert_eq!(self.values.len(), rows);
+        let values = std::mem::take(&mut self.values);
+        let words = std::mem::take(&mut self.validity);
+        let present = std::mem::replace(&mut self.present, 0);
+        if present == 0 {
+            return None;
+        }
+        let validity = (present != rows).then(|| Bitmap::from_words(words, rows));
+        Some(Column { values: T::into_values(values), validity })
+    }
+}
+
+/// Physical types a [`ColumnBuilder`] can hold.
+pub trait IntoValues: Sized {
+    /// Wraps a vector of this type.
+    fn into_values(v: Vec<Self>) -> Values;
+}
+
+impl IntoValues for u64 {
+    fn into_values(v: Vec<u64>) -> Values {
+        Values::U64(v)
+    }
+}
+
+impl IntoValues for u128 {
+    fn into_values(v: Vec<u128>) -> Values {
+        Values::U128(v)
+    }
+}
+
+/// A set of rows stored column by column. Columns that no row has are absent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowBatch {
+    rows: usize,
+    columns: Vec<Option<Column>>,
+}
+
+impl FlowBatch {
+    /// An empty batch of `rows` rows with no columns yet.
+    pub fn new(rows: usize) -> FlowBatch {
+        FlowBatch { rows, columns: vec![None; Field::COUNT] }
+    }
+
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// The column of `field`, if any row has it.
+    #[inline]
+    pub fn column(&self, field: Field) -> Option<&Column> {
+        self.columns[field.index()].as_ref()
+    }
+
+    /// Sets the column of `field`.
+    ///
+    /// # Panics
+    /// If the column's length or physical type do not fit.
+    pub fn set_column(&mut self, field: Field, column: Column) {
+        assert_eq!(column.len(), self.rows, "column {field} length");
+        assert_eq!(column.values.physical(), field.physical(), "column {field} type");
+        self.columns[field.index()] = Some(column);
+    }
+
+    /// Removes and returns the column of `field`.
+    pub fn take_column(&mut self, field: Field) -> Option<Column> {
+        self.columns[field.index()].take()
+    }
+
+    /// Fields that have a column, in id order.
+    pub fn fields(&self) -> impl Iterator<Item = Field> + '_ {
+        Field::ALL.iter().copied().filter(|f| self.columns[f.index()].is_some())
+    }
+
+    /// Row `i` as a record.
+    pub fn record(&self, i: usize) -> FlowRecord {
+        let mut r = FlowRecord::default();
+        for f in self.fields() {
+            if let Some(v) = self.columns[f.index()].as_ref().and_then(|c| c.get(i)) {
+                r.set(f, v);
+            }
+        }
+        r
+    }
+
+    /// All rows as records (for tests and small outputs).
+    pub fn records(&self) -> Vec<FlowRecord> {
+        (0..self.rows).map(|i| self.record(i)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::BatchBuilder;
+
+    #[test]
+    fn bitmap_basics() {
+        let mut b = Bitmap::zeros(130);
+        b.set(0, true);
+        b.set(64, true);
+        b.set(129, true);
+        assert_eq!(b.count_ones(), 3);
+        assert_eq!(b.iter_ones().collect::<Vec<_>>(), vec![0, 64, 129]);
+        assert_eq!(Bitmap::ones(70).count_ones(), 70);
+        assert_eq!(Bitmap::from_words(vec![u64::MAX], 3).count_ones(), 3);
+    }
+
+    #[test]
+    fn builder_round_trip_with_gaps() {
+        let mut b = BatchBuilder::default();
+        let mut rows = Vec::new();
+        for i in 0..200u64 {
+            let mut r = FlowRecord { first: i, last: i + 5, packets: i * 3, ..Default::default() };
+            if i % 3 == 0 {
+                r.src_vlan = Some(i as u16);
+            }
+            r.src_addr = Some(crate::ip_to_u128("10.0.0.1".parse().unwrap()) + i as u128);
+            b.push(&r);
+            rows.push(r);
+        }
+        let batch = b.finish();
+        assert!(b.is_empty());
+        assert_eq!(batch.rows(), 200);
+        assert!(batch.column(Field::Mpls1).is_none(), "absent column left out");
+        assert!(batch.column(Field::First).unwrap().validity.is_none());
+        assert_eq!(batch.column(Field::SrcVlan).unwrap().null_count(), 133);
+        assert_eq!(batch.records(), rows);
+    }
+}

@@ -1,0 +1,609 @@
+//! Column chunk encodings (FORMAT.md, "Chunk payload").
+//!
+//! A chunk is encoded in two steps: an integer transform that makes values
+//! small (frame of reference, or zigzag deltas for columns that arrive in
+//! order), written with the fewest whole bytes per value and byte-shuffled;
+//! then zstd, kept only when it wins. Whole bytes rather than bit packing
+//! because zstd finds repeats in byte-aligned planes far better than in a
+//! bit stream, and the planes of the high bytes are almost constant.
+
+use weir_record::{Bitmap, Column, Values, ZoneMap};
+
+/// Encoding kind: value = base + stored offset.
+pub const KIND_FOR: u8 = 0;
+/// Encoding kind: value = previous value + unzigzag(stored delta).
+pub const KIND_DELTA: u8 = 1;
+/// Encoding kind: a dictionary of distinct values (most frequent first)
+/// followed by one index per row.
+pub const KIND_DICT: u8 = 2;
+/// Flag: values are byte-shuffled into planes.
+pub const FLAG_SHUFFLE: u8 = 1 << 4;
+/// Flag: the payload is a zstd frame.
+pub const FLAG_ZSTD: u8 = 1 << 5;
+/// Flag: a validity bitmap precedes the values.
+pub const FLAG_VALIDITY: u8 = 1 << 6;
+
+/// How one chunk was encoded: the column entry without its location.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkMeta {
+    /// Encoding byte (kind | flags).
+    pub enc: u8,
+    /// Bytes per value.
+    pub width: u8,
+    /// Rows without a value.
+    pub null_count: u32,
+    /// Bytes before zstd.
+    pub raw_len: u32,
+    /// FOR reference or first DELTA value.
+    pub base: u128,
+    /// Zone map.
+    pub zone: ZoneMap,
+}
+
+#[inline]
+fn width_of(x: u128) -> u8 {
+    (128 - x.leading_zeros()).div_ceil(8) as u8
+}
+
+#[inline]
+fn zigzag(d: i64) -> u64 {
+    ((d << 1) ^ (d >> 63)) as u64
+}
+
+#[inline]
+fn unzigzag(z: u64) -> u64 {
+    (z >> 1) ^ (z & 1).wrapping_neg()
+}
+
+/// Encodes a column of `rows` rows into `out` (cleared first) without
+/// compression. Returns `None` when no row has a value.
+pub fn encode(column: &Column, out: &mut Vec<u8>) -> Option<ChunkMeta> {
+    let zone = ZoneMap::of(column)?;
+    let rows = column.len();
+    out.clear();
+    let mut enc = 0u8;
+    if let Some(v) = &column.validity {
+        enc |= FLAG_VALIDITY;
+        write_bitmap(v, out);
+    }
+    let valid = column.validity.as_ref();
+    let for_width = width_of(zone.max - zone.min);
+    let dict = match &column.values {
+        Values::U64(vals) => try_dict(vals, valid, &zone, for_width, out),
+        Values::U128(vals) => try_dict(vals, valid, &zone, for_width, out),
+    };
+    let (kind, width, base) = match (&column.values, dict) {
+        (_, Some(w)) => (KIND_DICT, w, zone.min),
+        (Values::U64(vals), None) => encode_u64(vals, valid, &zone, out),
+        (Values::U128(vals), None) => {
+            let base = zone.min;
+            write_planes(rows, for_width, out, |i| match valid {
+                Some(b) if !b.get(i) => 0,
+                _ => vals[i] - base,
+            });
+            (KIND_FOR, for_width, base)
+        }
+    };
+    enc |= kind;
+    if width >= 2 && kind != KIND_DICT {
+        enc |= FLAG_SHUFFLE;
+    }
+    Some(ChunkMeta { enc, width, null_count: zone.nulls, raw_len: out.len() as u32, base, zone })
+}
+
+fn encode_u64(
+    vals: &[u64],
+    valid: Option<&Bitmap>,
+    zone: &ZoneMap,
+    out: &mut Vec<u8>,
+) -> (u8, u8, u128) {
+    let for_width = width_of(zone.max - zone.min);
+    let min = zone.min as u64;
+    // Deltas between consecutive present values; gaps repeat the previous one.
+    let first = match valid {
+        Some(b) => b.iter_ones().next().map_or(min, |i| vals[i]),
+        None => vals.first().copied().unwrap_or(0),
+    };
+    let mut prev = first;
+    let mut max_z = 0u64;
+    for (i, &v) in vals.iter().enumerate() {
+        if valid.is_some_and(|b| !b.get(i)) {
+            continue;
+        }
+        max_z = max_z.max(zigzag(v.wrapping_sub(prev) as i64));
+        prev = v;
+    }
+    let delta_width = width_of(max_z as u128);
+    if delta_width < for_width {
+        let mut prev = first;
+        let deltas: Vec<u64> = vals
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| {
+                if valid.is_some_and(|b| !b.get(i)) {
+                    return 0;
+                }
+                let z = zigzag(v.wrapping_sub(prev) as i64);
+                prev = v;
+                z
+            })
+            .collect();
+        write_planes(vals.len(), delta_width, out, |i| deltas[i] as u128);
+        (KIND_DELTA, delta_width, first as u128)
+    } else {
+        write_planes(vals.len(), for_width, out, |i| match valid {
+            Some(b) if !b.get(i) => 0,
+            _ => (vals[i] - min) as u128,
+        });
+        (KIND_FOR, for_width, min as u128)
+    }
+}
+
+/// Rows sampled to decide whether a dictionary can pay off.
+const DICT_SAMPLE_ROWS: usize = 1024;
+/// A dictionary is tried only if the sample has at most this many distinct
+/// values: with more (timestamps, byte counters) it cannot beat FOR.
+const DICT_SAMPLE_MAX_DISTINCT: usize = 768;
+
+/// Values a dictionary can hold.
+trait DictValue: Copy + Eq + Ord + Into<u128> {
+    /// Whether this is the 128-bit (address) type.
+    const WIDE: bool;
+    fn hash(self) -> u64;
+}
+
+impl DictValue for u64 {
+    const WIDE: bool = false;
+    #[inline]
+    fn hash(self) -> u64 {
+        self.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
+}
+
+impl DictValue for u128 {
+    const WIDE: bool = true;
+    #[inline]
+    fn hash(self) -> u64 {
+        ((self as u64) ^ ((self >> 64) as u64).rotate_left(29)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
+}
+
+/// Open-addressing map from value to (dictionary slot, count).
+struct DictBuilder<T> {
+    keys: Vec<Option<T>>,
+    slots: Vec<(u32, u32)>,
+    mask: usize,
+    values: Vec<T>,
+}
+
+impl<T: DictValue> DictBuilder<T> {
+    fn with_capacity(n: usize) -> Self {
+        let size = (n * 2).next_power_of_two().max(16);
+        DictBuilder {
+            keys: vec![None; size],
+            slots: vec![(0, 0); size],
+            mask: size - 1,
+            values: Vec::new(),
+        }
+    }
+
+    /// Slot of `v`, inserting it if new; `None` once `limit` values exist.
+    #[inline]
+    fn insert(&mut self, v: T, limit: usize) -> Option<u32> {
+        let mut i = (v.hash() >> 32) as usize & self.mask;
+        loop {
+            match self.keys[i] {
+                Some(k) if k == v => {
+                    self.slots[i].1 += 1;
+                    return Some(self.slots[i].0);
+                }
+                Some(_) => i = (i + 1) & self.mask,
+                None => {
+                    if self.values.len() >= limit {
+                        return None;
+                    }
+                    let slot = self.values.len() as u32;
+                    self.keys[i] = Some(v);
+                    self.slots[i] = (slot, 1);
+                    self.values.push(v);
+                    return Some(slot);
+                }
+            }
+        }
+    }
+}
+
+/// Writes a dictionary encoding into `out` if it is smaller than FOR and
+/// returns the value width; leaves `out` untouched otherwise.
+fn try_dict<T: DictValue>(
+    vals: &[T],
+    valid: Option<&Bitmap>,
+    zone: &ZoneMap,
+    for_width: u8,
+    out: &mut Vec<u8>,
+) -> Option<u8> {
+    let rows = vals.len();
+    if for_width == 0 || rows < 64 {
+        return None;
+    }
+    // Integer columns are dictionary-coded only when the index fits one
+    // byte and the values are wide (AS numbers, domains): for counters and
+    // ports, FOR + zstd does better than any dictionary (measured on gen data).
+    let max_distinct = if T::WIDE {
+        usize::MAX
+    } else if for_width >= 2 {
+        256
+    } else {
+        return None;
+    };
+    let is_valid = |i: usize| valid.is_none_or(|b| b.get(i));
+    // Cheap look at a sample first.
+    let sample = rows.min(DICT_SAMPLE_ROWS);
+    let mut probe = DictBuilder::with_capacity(DICT_SAMPLE_MAX_DISTINCT);
+    for (i, &v) in vals.iter().enumerate().take(sample) {
+        if is_valid(i) && probe.insert(v, DICT_SAMPLE_MAX_DISTINCT).is_none() {
+            return None;
+        }
+    }
+    // Full pass; give up when the dictionary alone would outweigh FOR.
+    let for_cost = rows * for_width as usize;
+    let limit = (for_cost / (for_width as usize + 1)).min(max_distinct).min(u32::MAX as usize);
+    let mut d = DictBuilder::with_capacity(limit.min(rows));
+    let mut idx = vec![0u32; rows];
+    for (i, &v) in vals.iter().enumerate() {
+        if is_valid(i) {
+            idx[i] = d.insert(v, limit)?;
+        }
+    }
+    let n = d.values.len();
+    let index_width = width_of((n - 1) as u128) as usize;
+    let cost = n * for_width as usize + rows * index_width;
+    if cost >= for_cost {
+        return None;
+    }
+    // Most frequent values first, so that popular rows get small indices.
+    let mut counts = vec![0u32; n];
+    for (k, s) in d.keys.iter().zip(&d.slots) {
+        if k.is_some() {
+            counts[s.0 as usize] = s.1;
+        }
+    }
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    order.sort_unstable_by(|&a, &b| counts[b as usize].cmp(&counts[a as usize]).then(a.cmp(&b)));
+    let mut rank = vec![0u32; n];
+    for (r, &o) in order.iter().enumerate() {
+        rank[o as usize] = r as u32;
+    }
+    let base = zone.min;
+    out.extend_from_slice(&(n as u32).to_le_bytes());
+    write_planes(n, for_width, out, |j| d.values[order[j] as usize].into() - base);
+    write_planes(rows, index_width as u8, out, |i| {
+        if is_valid(i) { rank[idx[i] as usize] as u128 } else { 0 }
+    });
+    Some(for_width)
+}
+
+fn write_bitmap(b: &Bitmap, out: &mut Vec<u8>) {
+    let nbytes = b.len().div_ceil(8);
+    let start = out.len();
+    for w in b.words() {
+        out.extend_from_slice(&w.to_le_bytes());
+    }
+    out.truncate(start + nbytes);
+}
+
+/// Writes `rows` values of `width` bytes: byte-shuffled when `width >= 2`.
+fn write_planes(rows: usize, width: u8, out: &mut Vec<u8>, value: impl Fn(usize) -> u128) {
+    let w = width as usize;
+    let start = out.len();
+    out.resize(start + rows * w, 0);
+    let dst = &mut out[start..];
+    if w == 1 {
+        for (i, d) in dst.iter_mut().enumerate() {
+            *d = value(i) as u8;
+        }
+        return;
+    }
+    for i in 0..rows {
+        let v = value(i);
+        for j in 0..w {
+            dst[j * rows + i] = (v >> (8 * j)) as u8;
+        }
+    }
+}
+
+/// Why a chunk payload could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodeError(pub String);
+
+/// Decodes a raw (decompressed) payload of `rows` rows.
+pub fn decode(
+    raw: &[u8],
+    rows: usize,
+    phys_u128: bool,
+    enc: u8,
+    width: u8,
+    base: u128,
+) -> Result<Column, DecodeError> {
+    let kind = enc & 0x0f;
+    if kind > KIND_DICT || (kind == KIND_DELTA && phys_u128) {
+        return Err(DecodeError(format!("unknown encoding kind {kind}")));
+    }
+    let max_width = if phys_u128 { 16 } else { 8 };
+    if width > max_width {
+        return Err(DecodeError(format!("width {width} exceeds {max_width}")));
+    }
+    let shuffled = enc & FLAG_SHUFFLE != 0;
+    if shuffled != (width >= 2 && kind != KIND_DICT) {
+        return Err(DecodeError(format!("shuffle flag {shuffled} does not fit width {width}")));
+    }
+    let bitmap_len = if enc & FLAG_VALIDITY != 0 { rows.div_ceil(8) } else { 0 };
+    if kind == KIND_DICT {
+        if raw.len() < bitmap_len {
+            return Err(DecodeError(format!("payload of {} bytes lacks its bitmap", raw.len())));
+        }
+        let validity = (bitmap_len > 0).then(|| read_bitmap(&raw[..bitmap_len], rows));
+        let values = decode_dict(&raw[bitmap_len..], rows, phys_u128, width as usize, base)?;
+        return Ok(Column { values, validity });
+    }
+    let expect = bitmap_len + rows * width as usize;
+    if raw.len() != expect {
+        return Err(DecodeError(format!(
+            "payload is {} bytes, {rows} rows of width {width} need {expect}",
+            raw.len()
+        )));
+    }
+    let validity = (bitmap_len > 0).then(|| read_bitmap(&raw[..bitmap_len], rows));
+    let planes = &raw[bitmap_len..];
+    let values = if phys_u128 {
+        let mut v = vec![0u128; rows];
+        read_planes_u128(planes, rows, width as usize, &mut v);
+        for x in &mut v {
+            *x = x.wrapping_add(base);
+        }
+        Values::U128(v)
+    } else {
+        let mut v = vec![0u64; rows];
+        read_planes_u64(planes, rows, width as usize, &mut v);
+        let base = base as u64;
+        if kind == KIND_DELTA {
+            let mut prev = base;
+            for x in &mut v {
+                prev = prev.wrapping_add(unzigzag(*x));
+                *x = prev;
+            }
+        } else {
+            for x in &mut v {
+                *x = x.wrapping_add(base);
+            }
+        }
+        Values::U64(v)
+    };
+    Ok(Column { values, validity })
+}
+
+fn decode_dict(
+    buf: &[u8],
+    rows: usize,
+    phys_u128: bool,
+    width: usize,
+    base: u128,
+) -> Result<Values, DecodeError> {
+    let Some((n, rest)) = buf.split_first_chunk::<4>() else {
+        return Err(DecodeError("dictionary length missing".into()));
+    };
+    let n = u32::from_le_bytes(*n) as usize;
+    if n == 0 || n > rows {
+        return Err(DecodeError(format!("dictionary of {n} values for {rows} rows")));
+    }
+    let iw = width_of((n - 1) as u128) as usize;
+    let expect = n * width + rows * iw;
+    if rest.len() != expect {
+        return Err(DecodeError(format!(
+            "dictionary payload is {} bytes, expected {expect}",
+            rest.len()
+        )));
+    }
+    let (dict_bytes, idx_bytes) = rest.split_at(n * width);
+    let mut idx = vec![0u64; rows];
+    read_planes_u64(idx_bytes, rows, iw, &mut idx);
+    if let Some(bad) = idx.iter().find(|&&i| i as usize >= n) {
+        return Err(DecodeError(format!("dictionary index {bad} out of {n}")));
+    }
+    Ok(if phys_u128 {
+        let mut dict = vec![0u128; n];
+        read_planes_u128(dict_bytes, n, width, &mut dict);
+        dict.iter_mut().for_each(|d| *d = d.wrapping_add(base));
+        Values::U128(idx.iter().map(|&i| dict[i as usize]).collect())
+    } else {
+        let mut dict = vec![0u64; n];
+        read_planes_u64(dict_bytes, n, width, &mut dict);
+        let base = base as u64;
+        dict.iter_mut().for_each(|d| *d = d.wrapping_add(base));
+        Values::U64(idx.iter().map(|&i| dict[i as usize]).collect())
+    })
+}
+
+fn read_bitmap(bytes: &[u8], rows: usize) -> Bitmap {
+    let mut words = vec![0u64; rows.div_ceil(64)];
+    for (i, chunk) in bytes.chunks(8).enumerate() {
+        let mut w = [0u8; 8];
+        w[..chunk.len()].copy_from_slice(chunk);
+        words[i] = u64::from_le_bytes(w);
+    }
+    Bitmap::from_words(words, rows)
+}
+
+fn read_planes_u64(planes: &[u8], rows: usize, w: usize, out: &mut [u64]) {
+    if w == 1 {
+        for (o, &b) in out.iter_mut().zip(planes) {
+            *o = b as u64;
+        }
+        return;
+    }
+    for j in 0..w {
+        let plane = &planes[j * rows..(j + 1) * rows];
+        let shift = 8 * j as u32;
+        for (o, &b) in out.iter_mut().zip(plane) {
+            *o |= (b as u64) << shift;
+        }
+    }
+}
+
+fn read_planes_u128(planes: &[u8], rows: usize, w: usize, out: &mut [u128]) {
+    if w == 1 {
+        for (o, &b) in out.iter_mut().zip(planes) {
+            *o = b as u128;
+        }
+        return;
+    }
+    for j in 0..w {
+        let plane = &planes[j * rows..(j + 1) * rows];
+        let shift = 8 * j as u32;
+        for (o, &b) in out.iter_mut().zip(plane) {
+            *o |= (b as u128) << shift;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn round_trip(col: &Column) -> Column {
+        let mut buf = Vec::new();
+        let meta = encode(col, &mut buf).expect("has values");
+        assert_eq!(meta.raw_len as usize, buf.len());
+        let u128 = matches!(col.values, Values::U128(_));
+        decode(&buf, col.len(), u128, meta.enc, meta.width, meta.base).unwrap()
+    }
+
+    /// Equal where valid; validity equal.
+    fn assert_same(a: &Column, b: &Column) {
+        assert_eq!(a.len(), b.len());
+        for i in 0..a.len() {
+            assert_eq!(a.get(i), b.get(i), "row {i}");
+        }
+        assert_eq!(a.null_count(), b.null_count());
+    }
+
+    fn with_validity(values: Values, mask: &[bool]) -> Column {
+        let n = values.len();
+        let mut b = Bitmap::zeros(n);
+        for (i, &m) in mask.iter().enumerate().take(n) {
+            b.set(i, m);
+        }
+        let validity = (b.count_ones() != n).then_some(b);
+        Column { values, validity }
+    }
+
+    #[test]
+    fn constant_column_has_width_zero() {
+        let col = Column::full(Values::U64(vec![7; 1000]));
+        let mut buf = Vec::new();
+        let meta = encode(&col, &mut buf).unwrap();
+        assert_eq!(meta.width, 0);
+        assert!(buf.is_empty());
+        assert_same(&col, &round_trip(&col));
+    }
+
+    #[test]
+    fn sorted_times_use_delta() {
+        let v: Vec<u64> = (0..1000).map(|i| 1_709_532_000_000 + i * 37).collect();
+        let col = Column::full(Values::U64(v));
+        let mut buf = Vec::new();
+        let meta = encode(&col, &mut buf).unwrap();
+        assert_eq!(meta.enc & 0x0f, KIND_DELTA);
+        assert_eq!(meta.width, 1);
+        assert_same(&col, &round_trip(&col));
+    }
+
+    #[test]
+    fn ipv4_mapped_addresses_take_four_bytes() {
+        let v: Vec<u128> = (0..100u128).map(|i| 0xffff_0a00_0000 + i * 65_537).collect();
+        let col = Column::full(Values::U128(v));
+        let mut buf = Vec::new();
+        assert_eq!(encode(&col, &mut buf).unwrap().width, 3);
+        assert_same(&col, &round_trip(&col));
+    }
+
+    #[test]
+    fn repetitive_addresses_use_a_dictionary() {
+        let hosts = [0xffff_0a01_0203u128, 0x2001_0db8 << 96, 0xffff_c000_0201];
+        let v: Vec<u128> = (0..5000).map(|i| hosts[(i * i) % 3]).collect();
+        let col = Column::full(Values::U128(v));
+        let mut buf = Vec::new();
+        let meta = encode(&col, &mut buf).unwrap();
+        assert_eq!(meta.enc & 0x0f, KIND_DICT);
+        assert!(buf.len() < 5000 + 100, "{}", buf.len());
+        assert_same(&col, &round_trip(&col));
+    }
+
+    #[test]
+    fn all_null_column_is_not_encoded() {
+        let col = with_validity(Values::U64(vec![0; 10]), &[false; 10]);
+        assert!(encode(&col, &mut Vec::new()).is_none());
+    }
+
+    #[test]
+    fn corrupt_payload_is_an_error_not_a_panic() {
+        let col = Column::full(Values::U64((0..100).map(|i| i * 1000).collect()));
+        let mut buf = Vec::new();
+        let m = encode(&col, &mut buf).unwrap();
+        assert!(decode(&buf[1..], 100, false, m.enc, m.width, m.base).is_err());
+        assert!(decode(&buf, 100, false, m.enc | 0x0f, m.width, m.base).is_err());
+        assert!(decode(&buf, 100, false, m.enc, 9, m.base).is_err());
+        assert!(decode(&buf, 100, true, KIND_DELTA, m.width, m.base).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn u64_round_trip(v in prop::collection::vec(any::<u64>(), 1..600),
+                          mask in prop::collection::vec(any::<bool>(), 600)) {
+            let col = with_validity(Values::U64(v), &mask);
+            if col.null_count() < col.len() {
+                assert_same(&col, &round_trip(&col));
+            }
+        }
+
+        #[test]
+        fn u64_small_range_round_trip(base in any::<u64>(), d in prop::collection::vec(0u64..70_000, 1..600)) {
+            let v: Vec<u64> = d.iter().map(|x| base.wrapping_add(*x)).collect();
+            let col = Column::full(Values::U64(v));
+            assert_same(&col, &round_trip(&col));
+        }
+
+        #[test]
+        fn u64_monotonic_round_trip(start in any::<u64>(), d in prop::collection::vec(0u64..5000, 1..600)) {
+            let mut acc = start;
+            let v: Vec<u64> = d.iter().map(|x| { acc = acc.wrapping_add(*x); acc }).collect();
+            let col = Column::full(Values::U64(v));
+            assert_same(&col, &round_trip(&col));
+        }
+
+        #[test]
+        fn low_cardinality_round_trip(pool in prop::collection::vec(any::<u128>(), 1..40),
+                                      picks in prop::collection::vec(any::<prop::sample::Index>(), 64..700),
+                                      mask in prop::collection::vec(any::<bool>(), 700)) {
+            let v: Vec<u128> = picks.iter().map(|p| pool[p.index(pool.len())]).collect();
+            let col = with_validity(Values::U128(v.clone()), &mask);
+            if col.null_count() < col.len() {
+                assert_same(&col, &round_trip(&col));
+            }
+            let col = with_validity(Values::U64(v.iter().map(|x| *x as u64).collect()), &mask);
+            if col.null_count() < col.len() {
+                assert_same(&col, &round_trip(&col));
+            }
+        }
+
+        #[test]
+        fn u128_round_trip(v in prop::collection::vec(any::<u128>(), 1..300),
+                           mask in prop::collection::vec(any::<bool>(), 300)) {
+            let col = with_validity(Values::U128(v), &mask);
+            if col.null_count() < col.len() {
+                assert_same(&col, &round_trip(&col));
+            }
+        }
+    }
+}
