@@ -16,6 +16,11 @@ pub const KIND_DELTA: u8 = 1;
 /// Encoding kind: a dictionary of distinct values (most frequent first)
 /// followed by one index per row.
 pub const KIND_DICT: u8 = 2;
+/// Encoding kind: value = value of the reference column in the same row
+/// minus (base + stored offset). Used for `first` (reference `last`: the
+/// offset is the duration) and `last` (reference `received`: the export
+/// delay).
+pub const KIND_REL: u8 = 3;
 /// Flag: values are byte-shuffled into planes.
 pub const FLAG_SHUFFLE: u8 = 1 << 4;
 /// Flag: the payload is a zstd frame.
@@ -36,6 +41,8 @@ pub struct ChunkMeta {
     pub raw_len: u32,
     /// FOR reference or first DELTA value.
     pub base: u128,
+    /// Column id of the reference column (REL only, else 0).
+    pub ref_field: u16,
     /// Zone map.
     pub zone: ZoneMap,
 }
@@ -56,8 +63,13 @@ fn unzigzag(z: u64) -> u64 {
 }
 
 /// Encodes a column of `rows` rows into `out` (cleared first) without
-/// compression. Returns `None` when no row has a value.
-pub fn encode(column: &Column, out: &mut Vec<u8>) -> Option<ChunkMeta> {
+/// compression. Returns `None` when no row has a value. `reference` is a
+/// column (id, values with no gaps) that REL may encode against.
+pub fn encode(
+    column: &Column,
+    reference: Option<(u16, &[u64])>,
+    out: &mut Vec<u8>,
+) -> Option<ChunkMeta> {
     let zone = ZoneMap::of(column)?;
     let rows = column.len();
     out.clear();
@@ -72,9 +84,16 @@ pub fn encode(column: &Column, out: &mut Vec<u8>) -> Option<ChunkMeta> {
         Values::U64(vals) => try_dict(vals, valid, &zone, for_width, out),
         Values::U128(vals) => try_dict(vals, valid, &zone, for_width, out),
     };
+    let mut ref_field = 0;
     let (kind, width, base) = match (&column.values, dict) {
         (_, Some(w)) => (KIND_DICT, w, zone.min),
-        (Values::U64(vals), None) => encode_u64(vals, valid, &zone, out),
+        (Values::U64(vals), None) => {
+            let r = encode_u64(vals, valid, &zone, reference.map(|r| r.1), out);
+            if r.0 == KIND_REL {
+                ref_field = reference.map_or(0, |r| r.0);
+            }
+            r
+        }
         (Values::U128(vals), None) => {
             let base = zone.min;
             write_planes(rows, for_width, out, |i| match valid {
@@ -88,39 +107,91 @@ pub fn encode(column: &Column, out: &mut Vec<u8>) -> Option<ChunkMeta> {
     if width >= 2 && kind != KIND_DICT {
         enc |= FLAG_SHUFFLE;
     }
-    Some(ChunkMeta { enc, width, null_count: zone.nulls, raw_len: out.len() as u32, base, zone })
+    Some(ChunkMeta {
+        enc,
+        width,
+        null_count: zone.nulls,
+        raw_len: out.len() as u32,
+        base,
+        ref_field,
+        zone,
+    })
+}
+
+/// Bits needed for `x` (0 for 0): summed over a chunk it estimates what
+/// zstd's entropy coder will make of the encoded planes, far better than the
+/// byte width alone (a duration column and a timestamp column can have the
+/// same width, but the durations are mostly tiny).
+#[inline]
+fn bits(x: u64) -> u64 {
+    u64::from(64 - x.leading_zeros())
 }
 
 fn encode_u64(
     vals: &[u64],
     valid: Option<&Bitmap>,
     zone: &ZoneMap,
+    reference: Option<&[u64]>,
     out: &mut Vec<u8>,
 ) -> (u8, u8, u128) {
     let for_width = width_of(zone.max - zone.min);
     let min = zone.min as u64;
+    let is_valid = |i: usize| valid.is_none_or(|b| b.get(i));
     // Deltas between consecutive present values; gaps repeat the previous one.
     let first = match valid {
         Some(b) => b.iter_ones().next().map_or(min, |i| vals[i]),
         None => vals.first().copied().unwrap_or(0),
     };
-    let mut prev = first;
-    let mut max_z = 0u64;
+    let (mut prev, mut max_z, mut delta_cost, mut for_cost) = (first, 0u64, 0u64, 0u64);
     for (i, &v) in vals.iter().enumerate() {
-        if valid.is_some_and(|b| !b.get(i)) {
-            continue;
+        if is_valid(i) {
+            let z = zigzag(v.wrapping_sub(prev) as i64);
+            max_z = max_z.max(z);
+            delta_cost += bits(z);
+            for_cost += bits(v - min);
+            prev = v;
         }
-        max_z = max_z.max(zigzag(v.wrapping_sub(prev) as i64));
-        prev = v;
     }
     let delta_width = width_of(max_z as u128);
-    if delta_width < for_width {
+    // Offsets below the reference column (e.g. durations).
+    let rel = reference.filter(|r| r.len() == vals.len()).and_then(|r| {
+        let (mut lo, mut hi) = (u64::MAX, 0u64);
+        for (i, (&v, &x)) in vals.iter().zip(r).enumerate() {
+            if is_valid(i) {
+                let d = x.wrapping_sub(v);
+                lo = lo.min(d);
+                hi = hi.max(d);
+            }
+        }
+        if lo > u64::MAX / 2 {
+            return None; // the column is not below its reference
+        }
+        let cost: u64 = vals
+            .iter()
+            .zip(r)
+            .enumerate()
+            .filter(|(i, _)| is_valid(*i))
+            .map(|(_, (&v, &x))| bits(x.wrapping_sub(v) - lo))
+            .sum();
+        Some((r, lo, width_of(hi.wrapping_sub(lo) as u128), cost))
+    });
+    let best_plain = for_cost.min(delta_cost);
+    if let Some((r, lo, w, _)) = rel.filter(|&(_, _, w, c)| c < best_plain && w <= for_width) {
+        write_planes(vals.len(), w, out, |i| {
+            if is_valid(i) { (r[i].wrapping_sub(vals[i]) - lo) as u128 } else { 0 }
+        });
+        return (KIND_REL, w, lo as u128);
+    }
+    // One-byte columns gain nothing from deltas (measured: proto, vlan).
+    if delta_width < for_width
+        || (delta_width == for_width && for_width >= 2 && delta_cost < for_cost)
+    {
         let mut prev = first;
         let deltas: Vec<u64> = vals
             .iter()
             .enumerate()
             .map(|(i, &v)| {
-                if valid.is_some_and(|b| !b.get(i)) {
+                if !is_valid(i) {
                     return 0;
                 }
                 let z = zigzag(v.wrapping_sub(prev) as i64);
@@ -131,9 +202,8 @@ fn encode_u64(
         write_planes(vals.len(), delta_width, out, |i| deltas[i] as u128);
         (KIND_DELTA, delta_width, first as u128)
     } else {
-        write_planes(vals.len(), for_width, out, |i| match valid {
-            Some(b) if !b.get(i) => 0,
-            _ => (vals[i] - min) as u128,
+        write_planes(vals.len(), for_width, out, |i| {
+            if is_valid(i) { (vals[i] - min) as u128 } else { 0 }
         });
         (KIND_FOR, for_width, min as u128)
     }
@@ -261,26 +331,31 @@ fn try_dict<T: DictValue>(
     if cost >= for_cost {
         return None;
     }
-    // Most frequent values first, so that popular rows get small indices.
-    let mut counts = vec![0u32; n];
-    for (k, s) in d.keys.iter().zip(&d.slots) {
-        if k.is_some() {
-            counts[s.0 as usize] = s.1;
-        }
-    }
+    // Ascending values, each stored as its difference to the previous one:
+    // hosts of a few prefixes give small differences.
     let mut order: Vec<u32> = (0..n as u32).collect();
-    order.sort_unstable_by(|&a, &b| counts[b as usize].cmp(&counts[a as usize]).then(a.cmp(&b)));
+    order.sort_unstable_by_key(|&o| d.values[o as usize]);
     let mut rank = vec![0u32; n];
     for (r, &o) in order.iter().enumerate() {
         rank[o as usize] = r as u32;
     }
-    let base = zone.min;
+    let sorted: Vec<u128> = order.iter().map(|&o| d.values[o as usize].into()).collect();
+    let mut prev = zone.min;
+    let gaps: Vec<u128> = sorted
+        .iter()
+        .map(|&v| {
+            let g = v - prev;
+            prev = v;
+            g
+        })
+        .collect();
+    let gap_width = width_of(gaps.iter().copied().max().unwrap_or(0));
     out.extend_from_slice(&(n as u32).to_le_bytes());
-    write_planes(n, for_width, out, |j| d.values[order[j] as usize].into() - base);
+    write_planes(n, gap_width, out, |j| gaps[j]);
     write_planes(rows, index_width as u8, out, |i| {
         if is_valid(i) { rank[idx[i] as usize] as u128 } else { 0 }
     });
-    Some(for_width)
+    Some(gap_width)
 }
 
 fn write_bitmap(b: &Bitmap, out: &mut Vec<u8>) {
@@ -324,9 +399,10 @@ pub fn decode(
     enc: u8,
     width: u8,
     base: u128,
+    reference: Option<&[u64]>,
 ) -> Result<Column, DecodeError> {
     let kind = enc & 0x0f;
-    if kind > KIND_DICT || (kind == KIND_DELTA && phys_u128) {
+    if kind > KIND_REL || (matches!(kind, KIND_DELTA | KIND_REL) && phys_u128) {
         return Err(DecodeError(format!("unknown encoding kind {kind}")));
     }
     let max_width = if phys_u128 { 16 } else { 8 };
@@ -366,7 +442,14 @@ pub fn decode(
         let mut v = vec![0u64; rows];
         read_planes_u64(planes, rows, width as usize, &mut v);
         let base = base as u64;
-        if kind == KIND_DELTA {
+        if kind == KIND_REL {
+            let r = reference.filter(|r| r.len() == rows).ok_or_else(|| {
+                DecodeError("relative encoding without its reference column".into())
+            })?;
+            for (x, &y) in v.iter_mut().zip(r) {
+                *x = y.wrapping_sub(x.wrapping_add(base));
+            }
+        } else if kind == KIND_DELTA {
             let mut prev = base;
             for x in &mut v {
                 prev = prev.wrapping_add(unzigzag(*x));
@@ -413,13 +496,20 @@ fn decode_dict(
     Ok(if phys_u128 {
         let mut dict = vec![0u128; n];
         read_planes_u128(dict_bytes, n, width, &mut dict);
-        dict.iter_mut().for_each(|d| *d = d.wrapping_add(base));
+        let mut acc = base;
+        dict.iter_mut().for_each(|d| {
+            acc = acc.wrapping_add(*d);
+            *d = acc;
+        });
         Values::U128(idx.iter().map(|&i| dict[i as usize]).collect())
     } else {
         let mut dict = vec![0u64; n];
         read_planes_u64(dict_bytes, n, width, &mut dict);
-        let base = base as u64;
-        dict.iter_mut().for_each(|d| *d = d.wrapping_add(base));
+        let mut acc = base as u64;
+        dict.iter_mut().for_each(|d| {
+            acc = acc.wrapping_add(*d);
+            *d = acc;
+        });
         Values::U64(idx.iter().map(|&i| dict[i as usize]).collect())
     })
 }
@@ -473,10 +563,10 @@ mod tests {
 
     fn round_trip(col: &Column) -> Column {
         let mut buf = Vec::new();
-        let meta = encode(col, &mut buf).expect("has values");
+        let meta = encode(col, None, &mut buf).expect("has values");
         assert_eq!(meta.raw_len as usize, buf.len());
         let u128 = matches!(col.values, Values::U128(_));
-        decode(&buf, col.len(), u128, meta.enc, meta.width, meta.base).unwrap()
+        decode(&buf, col.len(), u128, meta.enc, meta.width, meta.base, None).unwrap()
     }
 
     /// Equal where valid; validity equal.
@@ -502,7 +592,7 @@ mod tests {
     fn constant_column_has_width_zero() {
         let col = Column::full(Values::U64(vec![7; 1000]));
         let mut buf = Vec::new();
-        let meta = encode(&col, &mut buf).unwrap();
+        let meta = encode(&col, None, &mut buf).unwrap();
         assert_eq!(meta.width, 0);
         assert!(buf.is_empty());
         assert_same(&col, &round_trip(&col));
@@ -513,7 +603,7 @@ mod tests {
         let v: Vec<u64> = (0..1000).map(|i| 1_709_532_000_000 + i * 37).collect();
         let col = Column::full(Values::U64(v));
         let mut buf = Vec::new();
-        let meta = encode(&col, &mut buf).unwrap();
+        let meta = encode(&col, None, &mut buf).unwrap();
         assert_eq!(meta.enc & 0x0f, KIND_DELTA);
         assert_eq!(meta.width, 1);
         assert_same(&col, &round_trip(&col));
@@ -524,8 +614,22 @@ mod tests {
         let v: Vec<u128> = (0..100u128).map(|i| 0xffff_0a00_0000 + i * 65_537).collect();
         let col = Column::full(Values::U128(v));
         let mut buf = Vec::new();
-        assert_eq!(encode(&col, &mut buf).unwrap().width, 3);
+        assert_eq!(encode(&col, None, &mut buf).unwrap().width, 3);
         assert_same(&col, &round_trip(&col));
+    }
+
+    #[test]
+    fn durations_encode_relative_to_the_reference() {
+        let last: Vec<u64> =
+            (0..3000u64).map(|i| 1_709_532_000_000 + (i * 7919) % 300_000).collect();
+        let first: Vec<u64> = last.iter().enumerate().map(|(i, l)| l - (i as u64 % 40)).collect();
+        let col = Column::full(Values::U64(first));
+        let mut buf = Vec::new();
+        let meta = encode(&col, Some((2, &last)), &mut buf).unwrap();
+        assert_eq!((meta.enc & 0x0f, meta.width, meta.ref_field), (KIND_REL, 1, 2));
+        let back = decode(&buf, 3000, false, meta.enc, meta.width, meta.base, Some(&last)).unwrap();
+        assert_same(&col, &back);
+        assert!(decode(&buf, 3000, false, meta.enc, meta.width, meta.base, None).is_err());
     }
 
     #[test]
@@ -534,7 +638,7 @@ mod tests {
         let v: Vec<u128> = (0..5000).map(|i| hosts[(i * i) % 3]).collect();
         let col = Column::full(Values::U128(v));
         let mut buf = Vec::new();
-        let meta = encode(&col, &mut buf).unwrap();
+        let meta = encode(&col, None, &mut buf).unwrap();
         assert_eq!(meta.enc & 0x0f, KIND_DICT);
         assert!(buf.len() < 5000 + 100, "{}", buf.len());
         assert_same(&col, &round_trip(&col));
@@ -543,18 +647,18 @@ mod tests {
     #[test]
     fn all_null_column_is_not_encoded() {
         let col = with_validity(Values::U64(vec![0; 10]), &[false; 10]);
-        assert!(encode(&col, &mut Vec::new()).is_none());
+        assert!(encode(&col, None, &mut Vec::new()).is_none());
     }
 
     #[test]
     fn corrupt_payload_is_an_error_not_a_panic() {
         let col = Column::full(Values::U64((0..100).map(|i| i * 1000).collect()));
         let mut buf = Vec::new();
-        let m = encode(&col, &mut buf).unwrap();
-        assert!(decode(&buf[1..], 100, false, m.enc, m.width, m.base).is_err());
-        assert!(decode(&buf, 100, false, m.enc | 0x0f, m.width, m.base).is_err());
-        assert!(decode(&buf, 100, false, m.enc, 9, m.base).is_err());
-        assert!(decode(&buf, 100, true, KIND_DELTA, m.width, m.base).is_err());
+        let m = encode(&col, None, &mut buf).unwrap();
+        assert!(decode(&buf[1..], 100, false, m.enc, m.width, m.base, None).is_err());
+        assert!(decode(&buf, 100, false, m.enc | 0x0f, m.width, m.base, None).is_err());
+        assert!(decode(&buf, 100, false, m.enc, 9, m.base, None).is_err());
+        assert!(decode(&buf, 100, true, KIND_DELTA, m.width, m.base, None).is_err());
     }
 
     proptest! {

@@ -206,7 +206,8 @@ impl ColumnEntry {
         out.push(u8::from(self.phys_u128));
         out.push(self.meta.enc);
         out.push(self.meta.width);
-        out.extend_from_slice(&[0; 3]);
+        out.extend_from_slice(&self.meta.ref_field.to_le_bytes());
+        out.push(0);
         out.extend_from_slice(&self.meta.null_count.to_le_bytes());
         out.extend_from_slice(&self.stored_len.to_le_bytes());
         out.extend_from_slice(&self.meta.raw_len.to_le_bytes());
@@ -231,7 +232,8 @@ impl ColumnEntry {
         let phys_u128 = phys == 1;
         let enc = b.u8()?;
         let width = b.u8()?;
-        b.take(3)?;
+        let ref_field = b.u16()?;
+        b.u8()?;
         let null_count = b.u32()?;
         let stored_len = b.u32()?;
         let raw_len = b.u32()?;
@@ -249,6 +251,7 @@ impl ColumnEntry {
                 null_count,
                 raw_len,
                 base: vals[0],
+                ref_field,
                 zone: ZoneMap { min: vals[1], max: vals[2], nulls: null_count },
             },
             stored_len,

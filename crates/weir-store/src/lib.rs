@@ -43,7 +43,7 @@ mod reader;
 mod writer;
 
 pub use codec::{
-    ChunkMeta, FLAG_SHUFFLE, FLAG_VALIDITY, FLAG_ZSTD, KIND_DELTA, KIND_DICT, KIND_FOR,
+    ChunkMeta, FLAG_SHUFFLE, FLAG_VALIDITY, FLAG_ZSTD, KIND_DELTA, KIND_DICT, KIND_FOR, KIND_REL,
     decode as decode_chunk, encode as encode_chunk,
 };
 pub use error::{ErrorKind, Result, StoreError};

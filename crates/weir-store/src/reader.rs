@@ -4,7 +4,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
-use weir_record::{BlockStats, Column, Field, FlowBatch, ZoneMap};
+use weir_record::{BlockStats, Column, Field, FlowBatch, Values, ZoneMap};
 
 use crate::codec;
 use crate::error::{ErrorKind, Result, StoreError};
@@ -278,7 +278,7 @@ impl SlotFile {
         for i in 0..self.blocks.len() {
             let block = self.block(i)?;
             for e in &block.entries {
-                let col = block.decode_entry(e, &mut reader)?;
+                let col = block.decode_entry(e, &mut reader, 0)?;
                 if let Some(col) = col {
                     let zone = ZoneMap::of(&col);
                     if zone != Some(e.meta.zone) {
@@ -306,6 +306,9 @@ fn check_version(v: u16) -> std::result::Result<(), ErrorKind> {
         _ => Ok(()),
     }
 }
+
+/// How many REL references may be chained (first -> last -> received).
+const MAX_REL_DEPTH: u8 = 4;
 
 /// Reusable decompression state; one per thread.
 pub struct ChunkReader {
@@ -370,7 +373,7 @@ impl<'a> Block<'a> {
     /// Decodes the column of `field`; `Ok(None)` if no row of the block has it.
     pub fn column(&self, field: Field, reader: &mut ChunkReader) -> Result<Option<Column>> {
         match self.entries.iter().find(|e| e.field_id == field.id()) {
-            Some(e) => self.decode_entry(e, reader),
+            Some(e) => self.decode_entry(e, reader, 0),
             None => Ok(None),
         }
     }
@@ -394,7 +397,12 @@ impl<'a> Block<'a> {
 
     /// Checks and decodes one chunk. Unknown column ids are checked but
     /// give `None`.
-    fn decode_entry(&self, e: &ColumnEntry, reader: &mut ChunkReader) -> Result<Option<Column>> {
+    fn decode_entry(
+        &self,
+        e: &ColumnEntry,
+        reader: &mut ChunkReader,
+        depth: u8,
+    ) -> Result<Option<Column>> {
         let path = &self.file.path;
         let err = |kind| StoreError::at(path, e.chunk_offset, kind);
         let start = e.chunk_offset as usize;
@@ -428,6 +436,28 @@ impl<'a> Block<'a> {
                 self.rows, e.meta.width
             ))));
         }
+        let reference = if e.meta.enc & 0x0f == codec::KIND_REL {
+            let r = e.meta.ref_field;
+            let target = self.entries.iter().find(|x| x.field_id == r && r != e.field_id);
+            let target = match target {
+                Some(t) if depth < MAX_REL_DEPTH && !t.phys_u128 => t,
+                _ => {
+                    return Err(err(ErrorKind::Corrupt(format!(
+                        "column {field} refers to column {r}, which is missing or unusable"
+                    ))));
+                }
+            };
+            match self.decode_entry(target, reader, depth + 1)? {
+                Some(Column { values: Values::U64(v), validity: None }) => Some(v),
+                _ => {
+                    return Err(err(ErrorKind::Corrupt(format!(
+                        "column {field} refers to column {r}, which has gaps"
+                    ))));
+                }
+            }
+        } else {
+            None
+        };
         let raw: &[u8] = if e.meta.enc & codec::FLAG_ZSTD != 0 {
             reader.buf.clear();
             reader.buf.reserve(expect);
@@ -450,8 +480,16 @@ impl<'a> Block<'a> {
             }
             stored
         };
-        let col = codec::decode(raw, self.rows, e.phys_u128, e.meta.enc, e.meta.width, e.meta.base)
-            .map_err(|d| err(ErrorKind::Corrupt(format!("column {field}: {}", d.0))))?;
+        let col = codec::decode(
+            raw,
+            self.rows,
+            e.phys_u128,
+            e.meta.enc,
+            e.meta.width,
+            e.meta.base,
+            reference.as_deref(),
+        )
+        .map_err(|d| err(ErrorKind::Corrupt(format!("column {field}: {}", d.0))))?;
         if col.null_count() != e.meta.null_count as usize {
             return Err(err(ErrorKind::Corrupt(format!(
                 "column {field}: null count differs from its entry"

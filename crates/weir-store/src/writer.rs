@@ -5,7 +5,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use weir_record::{BatchBuilder, ExporterStats, FlowBatch, FlowRecord, SlotTotals};
+use weir_record::{BatchBuilder, ExporterStats, Field, FlowBatch, FlowRecord, SlotTotals};
 
 use crate::codec;
 use crate::error::{ErrorKind, Result, StoreError};
@@ -191,7 +191,11 @@ impl SlotWriter {
         let mut n = 0;
         for field in batch.fields() {
             let col = batch.column(field).expect("listed field has a column");
-            let Some(meta) = codec::encode(col, &mut self.raw) else { continue };
+            let reference = relative_to(field).and_then(|r| {
+                let c = batch.column(r)?;
+                c.validity.is_none().then_some((r.id(), c.values.as_u64()?))
+            });
+            let Some(meta) = codec::encode(col, reference, &mut self.raw) else { continue };
             if self.chunks.len() <= n {
                 self.chunks.push(Vec::new());
             }
@@ -319,6 +323,16 @@ impl SlotWriter {
         let tmp = self.tmp_path.clone();
         drop(self.out);
         fs::remove_file(&tmp).map_err(|e| StoreError::io(&tmp, "remove", e))
+    }
+}
+
+/// The column a field may be stored relative to (KIND_REL): a flow's
+/// `first` is close below its `last`, and `last` close below `received`.
+fn relative_to(field: Field) -> Option<Field> {
+    match field {
+        Field::First => Some(Field::Last),
+        Field::Last => Some(Field::Received),
+        _ => None,
     }
 }
 

@@ -34,6 +34,7 @@ struct ColStat {
     stored: u64,
     delta: u64,
     dict: u64,
+    rel: u64,
     zstd: u64,
 }
 
@@ -97,6 +98,7 @@ impl Summary {
                 c.stored += e.stored_len as u64;
                 c.delta += u64::from(e.meta.enc & 0x0f == weir_store::KIND_DELTA);
                 c.dict += u64::from(e.meta.enc & 0x0f == weir_store::KIND_DICT);
+                c.rel += u64::from(e.meta.enc & 0x0f == weir_store::KIND_REL);
                 c.zstd += u64::from(e.meta.enc & weir_store::FLAG_ZSTD != 0);
             }
         }
@@ -328,16 +330,17 @@ fn columns(out: &mut dyn Write, s: &Summary) -> std::io::Result<()> {
         };
         writeln!(
             out,
-            "  {:<14} {:>7} {:>11} {:>14} {:>10.3} {:>8}  for:{} delta:{} dict:{} zstd:{}",
+            "  {:<14} {:>7} {:>11} {:>14} {:>10.3} {:>8}  for:{} delta:{} dict:{} rel:{} zstd:{}",
             name,
             c.blocks,
             c.nulls,
             c.stored,
             c.stored as f64 / s.rows.max(1) as f64,
             ratio,
-            c.blocks - c.delta - c.dict,
+            c.blocks - c.delta - c.dict - c.rel,
             c.delta,
             c.dict,
+            c.rel,
             c.zstd
         )?;
     }
