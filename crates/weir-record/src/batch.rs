@@ -53,6 +53,11 @@ impl Bitmap {
         self.len == 0
     }
 
+    /// The words, giving up the bitmap.
+    pub fn into_words(self) -> Vec<u64> {
+        self.words
+    }
+
     /// The words (bits past `len` are zero).
     pub fn words(&self) -> &[u64] {
         &self.words
@@ -202,52 +207,111 @@ impl Column {
     }
 }
 
-/// Accumulates one column for [`crate::BatchBuilder`].
+/// Accumulates one column for [`crate::BatchBuilder`], which passes the
+/// row number of every push.
+///
+/// Cheap for the common cases: a column no row has stores nothing (values
+/// appear only with the first present value), and a column every row has
+/// keeps no validity bits.
 #[derive(Debug, Default)]
 pub struct ColumnBuilder<T> {
     values: Vec<T>,
     validity: Vec<u64>,
-    present: usize,
+    /// Whether some row so far lacks a value (then `validity` is kept).
+    gaps: bool,
 }
 
 impl<T: Copy + Default + IntoValues> ColumnBuilder<T> {
-    /// Appends a present value.
+    /// Sets row `row` (the next row) to a present value.
     #[inline]
-    pub fn push_value(&mut self, v: T) {
-        let i = self.values.len();
-        if i.is_multiple_of(64) {
-            self.validity.push(0);
+    pub fn push_value(&mut self, row: usize, v: T) {
+        if self.values.len() != row {
+            self.absent_prefix(row);
         }
-        self.validity[i / 64] |= 1 << (i % 64);
+        if self.gaps {
+            if row.is_multiple_of(64) {
+                self.validity.push(0);
+            }
+            self.validity[row / 64] |= 1 << (row % 64);
+        }
         self.values.push(v);
-        self.present += 1;
     }
 
-    /// Appends a value or a gap.
+    /// Sets row `row` (the next row) to a value or a gap.
     #[inline]
-    pub fn push(&mut self, v: Option<T>) {
+    pub fn push(&mut self, row: usize, v: Option<T>) {
         match v {
-            Some(v) => self.push_value(v),
+            Some(v) => self.push_value(row, v),
             None => {
-                if self.values.len().is_multiple_of(64) {
-                    self.validity.push(0);
+                if !self.values.is_empty() {
+                    self.push_gap(row);
                 }
-                self.values.push(T::default());
             }
         }
     }
 
-    /// Takes the column; `None` if no row has a value.
+    #[inline]
+    fn push_gap(&mut self, row: usize) {
+        if !self.gaps {
+            self.start_gaps(row);
+        }
+        if row.is_multiple_of(64) {
+            self.validity.push(0);
+        }
+        self.values.push(T::default());
+    }
+
+    /// First value after `row` rows without one: store those rows as gaps.
+    #[cold]
+    fn absent_prefix(&mut self, row: usize) {
+        self.values.resize(row, T::default());
+        self.validity.clear();
+        self.validity.resize(row.div_ceil(64), 0);
+        self.gaps = true;
+    }
+
+    /// First gap after `row` rows that all had values: mark them valid.
+    #[cold]
+    fn start_gaps(&mut self, row: usize) {
+        self.validity.clear();
+        self.validity.resize(row.div_ceil(64), u64::MAX);
+        if !row.is_multiple_of(64) {
+            *self.validity.last_mut().expect("non-empty") = (1u64 << (row % 64)) - 1;
+        }
+        self.gaps = true;
+    }
+
+    /// Takes the column of `rows` rows; `None` if no row has a value.
     pub fn take(&mut self, rows: usize) -> Option<Column> {
-        debug_assert_eq!(self.values.len(), rows);
-        let values = std::mem::take(&mut self.values);
-        let words = std::mem::take(&mut self.validity);
-        let present = std::mem::replace(&mut self.present, 0);
-        if present == 0 {
+        let gaps = std::mem::replace(&mut self.gaps, false);
+        if self.values.is_empty() {
+            self.validity.clear();
             return None;
         }
-        let validity = (present != rows).then(|| Bitmap::from_words(words, rows));
+        // Once a column has a value, every later row stores one or a gap.
+        debug_assert_eq!(self.values.len(), rows);
+        let values = std::mem::take(&mut self.values);
+        let validity = gaps.then(|| Bitmap::from_words(std::mem::take(&mut self.validity), rows));
         Some(Column { values: T::into_values(values), validity })
+    }
+
+    /// Gives back the vectors of a column taken earlier, so the next batch
+    /// reuses their memory instead of allocating (and faulting in) new pages.
+    pub fn recycle(&mut self, col: Column) {
+        if let Some(mut v) = T::from_values(col.values)
+            && v.capacity() > self.values.capacity()
+            && self.values.is_empty()
+        {
+            v.clear();
+            self.values = v;
+        }
+        if let Some(b) = col.validity {
+            let mut w = b.into_words();
+            if w.capacity() > self.validity.capacity() && self.validity.is_empty() {
+                w.clear();
+                self.validity = w;
+            }
+        }
     }
 }
 
@@ -255,17 +319,31 @@ impl<T: Copy + Default + IntoValues> ColumnBuilder<T> {
 pub trait IntoValues: Sized {
     /// Wraps a vector of this type.
     fn into_values(v: Vec<Self>) -> Values;
+    /// Unwraps a vector of this type.
+    fn from_values(v: Values) -> Option<Vec<Self>>;
 }
 
 impl IntoValues for u64 {
     fn into_values(v: Vec<u64>) -> Values {
         Values::U64(v)
     }
+    fn from_values(v: Values) -> Option<Vec<u64>> {
+        match v {
+            Values::U64(v) => Some(v),
+            Values::U128(_) => None,
+        }
+    }
 }
 
 impl IntoValues for u128 {
     fn into_values(v: Vec<u128>) -> Values {
         Values::U128(v)
+    }
+    fn from_values(v: Values) -> Option<Vec<u128>> {
+        match v {
+            Values::U128(v) => Some(v),
+            Values::U64(_) => None,
+        }
     }
 }
 
@@ -345,6 +423,32 @@ mod tests {
         assert_eq!(b.iter_ones().collect::<Vec<_>>(), vec![0, 64, 129]);
         assert_eq!(Bitmap::ones(70).count_ones(), 70);
         assert_eq!(Bitmap::from_words(vec![u64::MAX], 3).count_ones(), 3);
+    }
+
+    #[test]
+    fn builder_handles_every_gap_pattern() {
+        // Leading, trailing and interior gaps, across word boundaries, twice
+        // (the second round reuses recycled vectors).
+        let mut b = BatchBuilder::default();
+        for round in 0..2 {
+            let mut rows = Vec::new();
+            for i in 0..300u64 {
+                let mut r = FlowRecord { first: i, ..Default::default() };
+                r.src_as = (i >= 70).then_some(i as u32); // leading gap
+                r.dst_as = (i < 130).then_some(i as u32); // trailing gap
+                r.next_as = (i % 65 != 3).then_some(i as u32); // interior gaps
+                r.prev_as = Some(round);
+                b.push(&r);
+                rows.push(r);
+            }
+            let mut batch = b.finish();
+            assert_eq!(batch.records(), rows);
+            assert_eq!(batch.column(Field::SrcAs).unwrap().null_count(), 70);
+            assert_eq!(batch.column(Field::DstAs).unwrap().null_count(), 170);
+            assert!(batch.column(Field::PrevAs).unwrap().validity.is_none());
+            assert!(batch.column(Field::Mpls1).is_none());
+            b.recycle(&mut batch);
+        }
     }
 
     #[test]

@@ -312,8 +312,9 @@ macro_rules! define_fields {
             /// Appends one row.
             #[inline]
             pub fn push(&mut self, r: &FlowRecord) {
+                let row = self.rows;
+                $(define_fields!(@push $pres self.$member, row, r.$member, $phys);)*
                 self.rows += 1;
-                $(define_fields!(@push $pres self.$member, r.$member, $phys);)*
             }
 
             /// Rows pushed since the last [`BatchBuilder::finish`].
@@ -324,6 +325,15 @@ macro_rules! define_fields {
             /// Whether no row has been pushed.
             pub fn is_empty(&self) -> bool {
                 self.rows == 0
+            }
+
+            /// Returns the memory of a finished batch for the next one.
+            pub fn recycle(&mut self, batch: &mut crate::FlowBatch) {
+                $(
+                    if let Some(col) = batch.take_column(Field::$variant) {
+                        self.$member.recycle(col);
+                    }
+                )*
             }
 
             /// Takes the rows pushed so far as a batch and starts over.
@@ -352,10 +362,10 @@ macro_rules! define_fields {
     (@set opt $e:expr, $t:ty, $v:expr) => { $e = Some($v as $t) };
     (@clear req $e:expr) => { $e = Default::default() };
     (@clear opt $e:expr) => { $e = None };
-    (@push req $b:expr, $v:expr, U64) => { $b.push_value($v as u64) };
-    (@push req $b:expr, $v:expr, U128) => { $b.push_value($v as u128) };
-    (@push opt $b:expr, $v:expr, U64) => { $b.push($v.map(|x| x as u64)) };
-    (@push opt $b:expr, $v:expr, U128) => { $b.push($v.map(|x| x as u128)) };
+    (@push req $b:expr, $row:expr, $v:expr, U64) => { $b.push_value($row, $v as u64) };
+    (@push req $b:expr, $row:expr, $v:expr, U128) => { $b.push_value($row, $v as u128) };
+    (@push opt $b:expr, $row:expr, $v:expr, U64) => { $b.push($row, $v.map(|x| x as u64)) };
+    (@push opt $b:expr, $row:expr, $v:expr, U128) => { $b.push($row, $v.map(|x| x as u128)) };
 }
 
 define_fields! {

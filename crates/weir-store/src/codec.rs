@@ -177,8 +177,8 @@ fn encode_u64(
     });
     let best_plain = for_cost.min(delta_cost);
     if let Some((r, lo, w, _)) = rel.filter(|&(_, _, w, c)| c < best_plain && w <= for_width) {
-        write_planes(vals.len(), w, out, |i| {
-            if is_valid(i) { (r[i].wrapping_sub(vals[i]) - lo) as u128 } else { 0 }
+        write_planes64(vals.len(), w, out, |i| {
+            if is_valid(i) { r[i].wrapping_sub(vals[i]) - lo } else { 0 }
         });
         return (KIND_REL, w, lo as u128);
     }
@@ -186,25 +186,28 @@ fn encode_u64(
     if delta_width < for_width
         || (delta_width == for_width && for_width >= 2 && delta_cost < for_cost)
     {
-        let mut prev = first;
-        let deltas: Vec<u64> = vals
-            .iter()
-            .enumerate()
-            .map(|(i, &v)| {
+        SCRATCH.with(|cell| {
+            let deltas = &mut cell.borrow_mut().u64s;
+            deltas.clear();
+            let mut prev = first;
+            deltas.extend(vals.iter().enumerate().map(|(i, &v)| {
                 if !is_valid(i) {
                     return 0;
                 }
                 let z = zigzag(v.wrapping_sub(prev) as i64);
                 prev = v;
                 z
-            })
-            .collect();
-        write_planes(vals.len(), delta_width, out, |i| deltas[i] as u128);
+            }));
+            write_planes64(vals.len(), delta_width, out, |i| deltas[i]);
+        });
         (KIND_DELTA, delta_width, first as u128)
     } else {
-        write_planes(vals.len(), for_width, out, |i| {
-            if is_valid(i) { (vals[i] - min) as u128 } else { 0 }
-        });
+        match valid {
+            None => write_planes64(vals.len(), for_width, out, |i| vals[i] - min),
+            Some(_) => write_planes64(vals.len(), for_width, out, |i| {
+                if is_valid(i) { vals[i] - min } else { 0 }
+            }),
+        }
         (KIND_FOR, for_width, min as u128)
     }
 }
@@ -216,14 +219,19 @@ const DICT_SAMPLE_ROWS: usize = 1024;
 const DICT_SAMPLE_MAX_DISTINCT: usize = 768;
 
 /// Values a dictionary can hold.
-trait DictValue: Copy + Eq + Ord + Into<u128> {
+trait DictValue: Copy + Eq + Ord + Into<u128> + Default {
     /// Whether this is the 128-bit (address) type.
     const WIDE: bool;
     fn hash(self) -> u64;
+    /// This type's reusable dictionary in the scratch space.
+    fn dict(s: &mut Scratch) -> (&mut DictBuilder<Self>, &mut Vec<u32>);
 }
 
 impl DictValue for u64 {
     const WIDE: bool = false;
+    fn dict(s: &mut Scratch) -> (&mut DictBuilder<u64>, &mut Vec<u32>) {
+        (&mut s.dict64, &mut s.idx)
+    }
     #[inline]
     fn hash(self) -> u64 {
         self.wrapping_mul(0x9E37_79B9_7F4A_7C15)
@@ -232,29 +240,36 @@ impl DictValue for u64 {
 
 impl DictValue for u128 {
     const WIDE: bool = true;
+    fn dict(s: &mut Scratch) -> (&mut DictBuilder<u128>, &mut Vec<u32>) {
+        (&mut s.dict128, &mut s.idx)
+    }
     #[inline]
     fn hash(self) -> u64 {
         ((self as u64) ^ ((self >> 64) as u64).rotate_left(29)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
     }
 }
 
-/// Open-addressing map from value to (dictionary slot, count).
+/// Open-addressing map from value to dictionary slot. Kept per thread and
+/// reused, so that encoding a block allocates nothing.
+#[derive(Default)]
 struct DictBuilder<T> {
-    keys: Vec<Option<T>>,
-    slots: Vec<(u32, u32)>,
+    keys: Vec<T>,
+    slots: Vec<u32>,
     mask: usize,
     values: Vec<T>,
 }
 
-impl<T: DictValue> DictBuilder<T> {
-    fn with_capacity(n: usize) -> Self {
+const EMPTY: u32 = u32::MAX;
+
+impl<T: DictValue + Default> DictBuilder<T> {
+    fn reset(&mut self, n: usize) {
         let size = (n * 2).next_power_of_two().max(16);
-        DictBuilder {
-            keys: vec![None; size],
-            slots: vec![(0, 0); size],
-            mask: size - 1,
-            values: Vec::new(),
-        }
+        self.keys.clear();
+        self.keys.resize(size, T::default());
+        self.slots.clear();
+        self.slots.resize(size, EMPTY);
+        self.mask = size - 1;
+        self.values.clear();
     }
 
     /// Slot of `v`, inserting it if new; `None` once `limit` values exist.
@@ -262,25 +277,36 @@ impl<T: DictValue> DictBuilder<T> {
     fn insert(&mut self, v: T, limit: usize) -> Option<u32> {
         let mut i = (v.hash() >> 32) as usize & self.mask;
         loop {
-            match self.keys[i] {
-                Some(k) if k == v => {
-                    self.slots[i].1 += 1;
-                    return Some(self.slots[i].0);
+            let slot = self.slots[i];
+            if slot == EMPTY {
+                if self.values.len() >= limit {
+                    return None;
                 }
-                Some(_) => i = (i + 1) & self.mask,
-                None => {
-                    if self.values.len() >= limit {
-                        return None;
-                    }
-                    let slot = self.values.len() as u32;
-                    self.keys[i] = Some(v);
-                    self.slots[i] = (slot, 1);
-                    self.values.push(v);
-                    return Some(slot);
-                }
+                let slot = self.values.len() as u32;
+                self.keys[i] = v;
+                self.slots[i] = slot;
+                self.values.push(v);
+                return Some(slot);
             }
+            if self.keys[i] == v {
+                return Some(slot);
+            }
+            i = (i + 1) & self.mask;
         }
     }
+}
+
+/// Per-thread scratch memory of the encoder.
+#[derive(Default)]
+struct Scratch {
+    u64s: Vec<u64>,
+    idx: Vec<u32>,
+    dict64: DictBuilder<u64>,
+    dict128: DictBuilder<u128>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
 }
 
 /// Writes a dictionary encoding into `out` if it is smaller than FOR and
@@ -306,20 +332,41 @@ fn try_dict<T: DictValue>(
     } else {
         return None;
     };
-    let is_valid = |i: usize| valid.is_none_or(|b| b.get(i));
     // Cheap look at a sample first.
     let sample = rows.min(DICT_SAMPLE_ROWS);
-    let mut probe = DictBuilder::with_capacity(DICT_SAMPLE_MAX_DISTINCT);
+    SCRATCH.with(|cell| {
+        let mut scratch = cell.borrow_mut();
+        let (d, idx) = T::dict(&mut scratch);
+        dict_with(vals, valid, zone, for_width, max_distinct, sample, d, idx, out)
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn dict_with<T: DictValue>(
+    vals: &[T],
+    valid: Option<&Bitmap>,
+    zone: &ZoneMap,
+    for_width: u8,
+    max_distinct: usize,
+    sample: usize,
+    d: &mut DictBuilder<T>,
+    idx: &mut Vec<u32>,
+    out: &mut Vec<u8>,
+) -> Option<u8> {
+    let rows = vals.len();
+    let is_valid = |i: usize| valid.is_none_or(|b| b.get(i));
+    d.reset(DICT_SAMPLE_MAX_DISTINCT);
     for (i, &v) in vals.iter().enumerate().take(sample) {
-        if is_valid(i) && probe.insert(v, DICT_SAMPLE_MAX_DISTINCT).is_none() {
+        if is_valid(i) && d.insert(v, DICT_SAMPLE_MAX_DISTINCT).is_none() {
             return None;
         }
     }
     // Full pass; give up when the dictionary alone would outweigh FOR.
     let for_cost = rows * for_width as usize;
     let limit = (for_cost / (for_width as usize + 1)).min(max_distinct).min(u32::MAX as usize);
-    let mut d = DictBuilder::with_capacity(limit.min(rows));
-    let mut idx = vec![0u32; rows];
+    d.reset(limit.min(rows));
+    idx.clear();
+    idx.resize(rows, 0);
     for (i, &v) in vals.iter().enumerate() {
         if is_valid(i) {
             idx[i] = d.insert(v, limit)?;
@@ -352,8 +399,8 @@ fn try_dict<T: DictValue>(
     let gap_width = width_of(gaps.iter().copied().max().unwrap_or(0));
     out.extend_from_slice(&(n as u32).to_le_bytes());
     write_planes(n, gap_width, out, |j| gaps[j]);
-    write_planes(rows, index_width as u8, out, |i| {
-        if is_valid(i) { rank[idx[i] as usize] as u128 } else { 0 }
+    write_planes64(rows, index_width as u8, out, |i| {
+        if is_valid(i) { u64::from(rank[idx[i] as usize]) } else { 0 }
     });
     Some(gap_width)
 }
@@ -368,21 +415,31 @@ fn write_bitmap(b: &Bitmap, out: &mut Vec<u8>) {
 }
 
 /// Writes `rows` values of `width` bytes: byte-shuffled when `width >= 2`.
+/// Plane by plane, so every inner loop writes sequentially.
 fn write_planes(rows: usize, width: u8, out: &mut Vec<u8>, value: impl Fn(usize) -> u128) {
     let w = width as usize;
     let start = out.len();
     out.resize(start + rows * w, 0);
     let dst = &mut out[start..];
-    if w == 1 {
-        for (i, d) in dst.iter_mut().enumerate() {
-            *d = value(i) as u8;
+    for (j, plane) in dst.chunks_exact_mut(rows.max(1)).enumerate().take(w) {
+        let shift = 8 * j as u32;
+        for (i, d) in plane.iter_mut().enumerate() {
+            *d = (value(i) >> shift) as u8;
         }
-        return;
     }
-    for i in 0..rows {
-        let v = value(i);
-        for j in 0..w {
-            dst[j * rows + i] = (v >> (8 * j)) as u8;
+}
+
+/// [`write_planes`] for values that fit a `u64` (the common, faster case).
+#[inline]
+fn write_planes64(rows: usize, width: u8, out: &mut Vec<u8>, value: impl Fn(usize) -> u64) {
+    let w = width as usize;
+    let start = out.len();
+    out.resize(start + rows * w, 0);
+    let dst = &mut out[start..];
+    for (j, plane) in dst.chunks_exact_mut(rows.max(1)).enumerate().take(w) {
+        let shift = 8 * j as u32;
+        for (i, d) in plane.iter_mut().enumerate() {
+            *d = (value(i) >> shift) as u8;
         }
     }
 }

@@ -278,7 +278,7 @@ impl SlotFile {
         for i in 0..self.blocks.len() {
             let block = self.block(i)?;
             for e in &block.entries {
-                let col = block.decode_entry(e, &mut reader, 0)?;
+                let col = block.decode_entry(e, &mut reader, 0, None)?;
                 if let Some(col) = col {
                     let zone = ZoneMap::of(&col);
                     if zone != Some(e.meta.zone) {
@@ -373,7 +373,7 @@ impl<'a> Block<'a> {
     /// Decodes the column of `field`; `Ok(None)` if no row of the block has it.
     pub fn column(&self, field: Field, reader: &mut ChunkReader) -> Result<Option<Column>> {
         match self.entries.iter().find(|e| e.field_id == field.id()) {
-            Some(e) => self.decode_entry(e, reader, 0),
+            Some(e) => self.decode_entry(e, reader, 0, None),
             None => Ok(None),
         }
     }
@@ -381,8 +381,20 @@ impl<'a> Block<'a> {
     /// Decodes the given columns into a batch (absent ones stay absent).
     pub fn read(&self, fields: &[Field], reader: &mut ChunkReader) -> Result<FlowBatch> {
         let mut batch = FlowBatch::new(self.rows);
-        for &f in fields {
-            if let Some(c) = self.column(f, reader)? {
+        // References first, so that relative columns reuse them.
+        let mut order: Vec<Field> = fields.to_vec();
+        order.sort_by_key(|f| match f {
+            Field::Received => 0,
+            Field::Last => 1,
+            _ => 2,
+        });
+        for f in order {
+            if batch.column(f).is_some() {
+                continue;
+            }
+            if let Some(e) = self.entries.iter().find(|e| e.field_id == f.id())
+                && let Some(c) = self.decode_entry(e, reader, 0, Some(&batch))?
+            {
                 batch.set_column(f, c);
             }
         }
@@ -402,6 +414,7 @@ impl<'a> Block<'a> {
         e: &ColumnEntry,
         reader: &mut ChunkReader,
         depth: u8,
+        known: Option<&FlowBatch>,
     ) -> Result<Option<Column>> {
         let path = &self.file.path;
         let err = |kind| StoreError::at(path, e.chunk_offset, kind);
@@ -447,7 +460,12 @@ impl<'a> Block<'a> {
                     ))));
                 }
             };
-            match self.decode_entry(target, reader, depth + 1)? {
+            let cached = target.field().and_then(|f| known?.column(f));
+            let decoded = match cached {
+                Some(c) => Some(c.clone()),
+                None => self.decode_entry(target, reader, depth + 1, known)?,
+            };
+            match decoded {
                 Some(Column { values: Values::U64(v), validity: None }) => Some(v),
                 _ => {
                     return Err(err(ErrorKind::Corrupt(format!(

@@ -170,8 +170,10 @@ impl SlotWriter {
         if self.builder.is_empty() {
             return Ok(());
         }
-        let batch = self.builder.finish();
-        self.write_block(&batch)
+        let mut batch = self.builder.finish();
+        self.write_block(&batch)?;
+        self.builder.recycle(&mut batch);
+        Ok(())
     }
 
     /// Writes a batch as one block (after any rows buffered by `push`).
