@@ -1,1 +1,243 @@
-//! placeholder
+//! Slot files as later builds and operators meet them: the frozen file of
+//! every released format version, and real generated files corrupted in the
+//! ways disks and people corrupt them.
+
+use std::path::{Path, PathBuf};
+
+use weir_gen::{Burst, GenConfig, Generator};
+use weir_record::{FIELDS, FlowRecord};
+use weir_store::{
+    ChunkReader, Compression, Creator, KIND_DELTA, KIND_DICT, KIND_FOR, KIND_REL, SlotFile,
+    SlotMeta, SlotWriter, WriterOptions,
+};
+
+use crate::weir;
+
+fn data(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(rel)
+}
+
+/// The flows of the frozen v1 file: 1 200 generated flows, a third of them
+/// slammer, over one 5-minute slot.
+fn frozen_flows() -> Vec<FlowRecord> {
+    let start = 1_709_532_000_000; // 2024-03-04 06:00 UTC
+    let cfg = GenConfig {
+        seed: 7,
+        start_ms: start,
+        duration_ms: 300_000,
+        rate: 2.7,
+        ipv6_share: 0.2,
+        slammer: Some(Burst { start_ms: start + 100_000, duration_ms: 100_000, rate: 4.0 }),
+    };
+    Generator::new(cfg).collect()
+}
+
+/// One line per record: every registry field, empty when absent.
+fn to_csv(recs: &[FlowRecord]) -> String {
+    let mut s = FIELDS.iter().map(|f| f.name).collect::<Vec<_>>().join(",");
+    s.push('\n');
+    for r in recs {
+        let row: Vec<String> = FIELDS
+            .iter()
+            .map(|f| r.get(f.field).map(|v| v.to_string()).unwrap_or_default())
+            .collect();
+        s.push_str(&row.join(","));
+        s.push('\n');
+    }
+    s
+}
+
+/// Rewrites the frozen v1 file and its CSV. Run by hand, once, when format
+/// version 1 is released: `cargo test --test e2e regenerate_frozen_v1 -- --ignored`.
+/// Never rerun after that: the point of the file is that it does not change.
+#[test]
+#[ignore = "writes the frozen file; only for the release of a format version"]
+fn regenerate_frozen_v1() {
+    let recs = frozen_flows();
+    let dir = data("store/v1");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("gen-seed7.weir");
+    let _ = std::fs::remove_file(&path);
+    let meta = SlotMeta {
+        slot_start_s: 1_709_532_000,
+        slot_len_s: 300,
+        ident: "frozen-v1".into(),
+        creator: Creator::Gen,
+    };
+    let opts =
+        WriterOptions { compression: Compression::Zstd(3), block_rows: 256, ..Default::default() };
+    let mut w = SlotWriter::create(&path, meta, opts).unwrap();
+    for r in &recs {
+        w.push(r).unwrap();
+    }
+    w.finish().unwrap();
+    std::fs::write(dir.join("gen-seed7.csv"), to_csv(&recs)).unwrap();
+}
+
+/// Every later build must read the frozen version-1 file exactly: every
+/// field of every record equals the CSV written beside it from the
+/// generator (not from the store), and every checksum holds.
+#[test]
+fn frozen_v1_file_reads_back_exactly() {
+    let f = SlotFile::open(data("store/v1/gen-seed7.weir")).unwrap();
+    assert_eq!(f.version(), 1);
+    assert_eq!(f.info().ident, "frozen-v1");
+    assert_eq!(f.info().slot_start_s, 1_709_532_000);
+    assert!(f.verify().unwrap() > 100);
+    let mut reader = ChunkReader::new();
+    let mut recs = Vec::new();
+    let mut kinds = [false; 4];
+    let (mut zstd, mut raw) = (false, false);
+    for i in 0..f.blocks().len() {
+        let b = f.block(i).unwrap();
+        for e in b.entries() {
+            kinds[(e.meta.enc & 0x0f) as usize] = true;
+            let z = e.meta.enc & weir_store::FLAG_ZSTD != 0;
+            zstd |= z;
+            raw |= !z;
+        }
+        recs.extend(b.read_all(&mut reader).unwrap().records());
+    }
+    for kind in [KIND_FOR, KIND_DELTA, KIND_DICT, KIND_REL] {
+        assert!(kinds[kind as usize], "the frozen file exercises encoding kind {kind}: {kinds:?}");
+    }
+    assert!(zstd && raw, "and both zstd and raw chunks");
+    let expected = std::fs::read_to_string(data("store/v1/gen-seed7.csv")).unwrap();
+    let got = to_csv(&recs);
+    assert_eq!(got.lines().count(), expected.lines().count());
+    for (n, (g, e)) in got.lines().zip(expected.lines()).enumerate() {
+        assert_eq!(g, e, "record {n} differs");
+    }
+    assert_eq!(f.info().totals.all.flows, recs.len() as u64);
+}
+
+/// Generates four slots under a fresh directory and returns their files.
+fn four_slots(dir: &Path) -> Vec<PathBuf> {
+    let (code, out) = weir(&[
+        "gen",
+        "-w",
+        dir.to_str().unwrap(),
+        "--start",
+        "2024-03-04T06:00",
+        "--duration",
+        "20m",
+        "--rate",
+        "50/s",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let files: Vec<PathBuf> = weir_store::list_files(dir, weir_store::TimeRange::ALL)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.path)
+        .collect();
+    assert_eq!(files.len(), 4);
+    files
+}
+
+fn inspect_verify(dir: &Path) -> (u8, String) {
+    weir(&["inspect", "--verify", dir.to_str().unwrap()])
+}
+
+/// A flipped byte inside a column chunk of one file: `inspect --verify`
+/// names the file and the offset, exits 1, and still reports the other three.
+#[test]
+fn flipped_byte_in_a_block_is_named_and_the_rest_still_inspected() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = four_slots(dir.path());
+    let victim = &files[1];
+    let chunk_offset = {
+        let f = SlotFile::open(victim).unwrap();
+        let block = f.block(0).unwrap();
+        block.entries().iter().find(|e| e.stored_len > 100).unwrap().chunk_offset
+    };
+    let at = chunk_offset + 50;
+    let mut bytes = std::fs::read(victim).unwrap();
+    bytes[at as usize] ^= 0x01;
+    std::fs::write(victim, &bytes).unwrap();
+
+    let (code, out) = inspect_verify(dir.path());
+    assert_eq!(code, 1, "{out}");
+    let bad_line = out.lines().find(|l| l.starts_with("BAD ")).expect("a BAD line");
+    assert!(bad_line.contains(victim.to_str().unwrap()), "{bad_line}");
+    assert!(bad_line.contains(&format!("offset {chunk_offset}")), "{bad_line}");
+    assert!(bad_line.contains("checksum mismatch"), "{bad_line}");
+    assert!(out.contains("Files      : 3 "), "the other files are still summed: {out}");
+    assert!(out.contains("Verified") && out.contains("in 3 files: 1 bad"), "{out}");
+    // Without --verify the damaged chunk is not read, so the file opens fine.
+    let (code, _) = weir(&["inspect", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn truncated_file_is_named_with_its_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = four_slots(dir.path());
+    let bytes = std::fs::read(&files[2]).unwrap();
+    std::fs::write(&files[2], &bytes[..bytes.len() * 2 / 3]).unwrap();
+    let (code, out) = inspect_verify(dir.path());
+    assert_eq!(code, 1, "{out}");
+    let bad = out.lines().find(|l| l.starts_with("BAD ")).unwrap();
+    assert!(
+        bad.contains(files[2].to_str().unwrap())
+            && bad.contains("offset ")
+            && bad.contains("truncated"),
+        "{bad}"
+    );
+    assert!(out.contains("Files      : 3 "), "{out}");
+}
+
+#[test]
+fn wrong_magic_and_future_version_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = four_slots(dir.path());
+    let mut b = std::fs::read(&files[0]).unwrap();
+    b[0..8].copy_from_slice(b"nfcapd\0\0");
+    std::fs::write(&files[0], &b).unwrap();
+    // A future version: version 2 in header and trailer, header CRC fixed up.
+    let mut b = std::fs::read(&files[3]).unwrap();
+    b[8..10].copy_from_slice(&2u16.to_le_bytes());
+    let crc = crc32(&b[0..28]);
+    b[28..32].copy_from_slice(&crc.to_le_bytes());
+    let n = b.len();
+    b[n - 16..n - 14].copy_from_slice(&2u16.to_le_bytes());
+    std::fs::write(&files[3], &b).unwrap();
+
+    let (code, out) = weir(&["inspect", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    let bad: Vec<&str> = out.lines().filter(|l| l.starts_with("BAD ")).collect();
+    assert_eq!(bad.len(), 2, "{out}");
+    assert!(
+        bad[0].contains(files[0].to_str().unwrap()) && bad[0].contains("offset 0: bad magic"),
+        "{}",
+        bad[0]
+    );
+    assert!(
+        bad[1].contains(files[3].to_str().unwrap())
+            && bad[1].contains(
+                "offset 8: unsupported format version 2 (this build reads versions 1..=1)"
+            ),
+        "{}",
+        bad[1]
+    );
+    assert!(out.contains("Files      : 2 "), "{out}");
+}
+
+#[test]
+fn a_directory_without_slot_files_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "hello").unwrap();
+    let (code, out) = weir(&["inspect", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(out.contains("no weir slot files found"), "{out}");
+}
+
+fn crc32(b: &[u8]) -> u32 {
+    let mut crc = 0xffff_ffffu32;
+    for &x in b {
+        crc ^= x as u32;
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
