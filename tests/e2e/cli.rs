@@ -30,9 +30,10 @@ fn gen_then_inspect_reports_what_was_generated() {
     let first = "2024/03/04/weir.202403040600";
     assert!(std::path::Path::new(d).join(first).exists());
 
-    let (code, out) = weir(&["inspect", &format!("{d}/{first}")]);
+    let (code, out) = weir(&["inspect", "--blocks", &format!("{d}/{first}")]);
     assert_eq!(code, 0);
-    assert!(out.starts_with("File       : "), "{out}");
+    assert!(out.contains("  block    0  offset         32  length "), "{out}");
+    assert!(out.contains("\nFile       : "), "{out}");
     assert!(
         out.contains("Slot       : 2024-03-04 06:00:00 - 2024-03-04 06:05:00 UTC (300 s)"),
         "{out}"

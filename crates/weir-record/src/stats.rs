@@ -224,3 +224,23 @@ pub struct ExporterStats {
     /// Flows dropped before they were written (queue full, ...).
     pub dropped: u64,
 }
+
+impl ExporterStats {
+    /// Adds the counters of `o` (same exporter, another slot or file); the
+    /// sampling rate becomes the larger of the two.
+    pub fn add_counters(&mut self, o: &ExporterStats) {
+        self.datagrams += o.datagrams;
+        self.flows += o.flows;
+        self.packets += o.packets;
+        self.bytes += o.bytes;
+        self.sequence_failures += o.sequence_failures;
+        self.decode_errors += o.decode_errors;
+        self.unknown_template_sets += o.unknown_template_sets;
+        self.dropped += o.dropped;
+        self.sampling_rate = self.sampling_rate.max(o.sampling_rate);
+        if o.first_ms != 0 && (self.first_ms == 0 || o.first_ms < self.first_ms) {
+            self.first_ms = o.first_ms;
+        }
+        self.last_ms = self.last_ms.max(o.last_ms);
+    }
+}

@@ -96,7 +96,7 @@ pub fn encode(
         }
         (Values::U128(vals), None) => {
             let base = zone.min;
-            write_planes(rows, for_width, out, |i| match valid {
+            write_planes::<u128>(rows, for_width, out, |i| match valid {
                 Some(b) if !b.get(i) => 0,
                 _ => vals[i] - base,
             });
@@ -177,7 +177,7 @@ fn encode_u64(
     });
     let best_plain = for_cost.min(delta_cost);
     if let Some((r, lo, w, _)) = rel.filter(|&(_, _, w, c)| c < best_plain && w <= for_width) {
-        write_planes64(vals.len(), w, out, |i| {
+        write_planes::<u64>(vals.len(), w, out, |i| {
             if is_valid(i) { r[i].wrapping_sub(vals[i]) - lo } else { 0 }
         });
         return (KIND_REL, w, lo as u128);
@@ -198,13 +198,13 @@ fn encode_u64(
                 prev = v;
                 z
             }));
-            write_planes64(vals.len(), delta_width, out, |i| deltas[i]);
+            write_planes::<u64>(vals.len(), delta_width, out, |i| deltas[i]);
         });
         (KIND_DELTA, delta_width, first as u128)
     } else {
         match valid {
-            None => write_planes64(vals.len(), for_width, out, |i| vals[i] - min),
-            Some(_) => write_planes64(vals.len(), for_width, out, |i| {
+            None => write_planes::<u64>(vals.len(), for_width, out, |i| vals[i] - min),
+            Some(_) => write_planes::<u64>(vals.len(), for_width, out, |i| {
                 if is_valid(i) { vals[i] - min } else { 0 }
             }),
         }
@@ -398,8 +398,8 @@ fn dict_with<T: DictValue>(
         .collect();
     let gap_width = width_of(gaps.iter().copied().max().unwrap_or(0));
     out.extend_from_slice(&(n as u32).to_le_bytes());
-    write_planes(n, gap_width, out, |j| gaps[j]);
-    write_planes64(rows, index_width as u8, out, |i| {
+    write_planes::<u128>(n, gap_width, out, |j| gaps[j]);
+    write_planes::<u64>(rows, index_width as u8, out, |i| {
         if is_valid(i) { u64::from(rank[idx[i] as usize]) } else { 0 }
     });
     Some(gap_width)
@@ -414,24 +414,37 @@ fn write_bitmap(b: &Bitmap, out: &mut Vec<u8>) {
     out.truncate(start + nbytes);
 }
 
-/// Writes `rows` values of `width` bytes: byte-shuffled when `width >= 2`.
-/// Plane by plane, so every inner loop writes sequentially.
-fn write_planes(rows: usize, width: u8, out: &mut Vec<u8>, value: impl Fn(usize) -> u128) {
-    let w = width as usize;
-    let start = out.len();
-    out.resize(start + rows * w, 0);
-    let dst = &mut out[start..];
-    for (j, plane) in dst.chunks_exact_mut(rows.max(1)).enumerate().take(w) {
-        let shift = 8 * j as u32;
-        for (i, d) in plane.iter_mut().enumerate() {
-            *d = (value(i) >> shift) as u8;
-        }
-    }
+/// The integer types whose bytes are spread over planes.
+trait Word: Copy {
+    fn from_byte(b: u8) -> Self;
+    fn or_byte(self, b: u8, shift: u32) -> Self;
+    fn byte(self, shift: u32) -> u8;
 }
 
-/// [`write_planes`] for values that fit a `u64` (the common, faster case).
+macro_rules! impl_word {
+    ($($t:ty),*) => {$(
+        impl Word for $t {
+            #[inline]
+            fn from_byte(b: u8) -> $t {
+                b as $t
+            }
+            #[inline]
+            fn or_byte(self, b: u8, shift: u32) -> $t {
+                self | (b as $t) << shift
+            }
+            #[inline]
+            fn byte(self, shift: u32) -> u8 {
+                (self >> shift) as u8
+            }
+        }
+    )*};
+}
+impl_word!(u64, u128);
+
+/// Writes `rows` values of `width` bytes: byte-shuffled when `width >= 2`.
+/// Plane by plane, so every inner loop writes sequentially.
 #[inline]
-fn write_planes64(rows: usize, width: u8, out: &mut Vec<u8>, value: impl Fn(usize) -> u64) {
+fn write_planes<T: Word>(rows: usize, width: u8, out: &mut Vec<u8>, value: impl Fn(usize) -> T) {
     let w = width as usize;
     let start = out.len();
     out.resize(start + rows * w, 0);
@@ -439,7 +452,7 @@ fn write_planes64(rows: usize, width: u8, out: &mut Vec<u8>, value: impl Fn(usiz
     for (j, plane) in dst.chunks_exact_mut(rows.max(1)).enumerate().take(w) {
         let shift = 8 * j as u32;
         for (i, d) in plane.iter_mut().enumerate() {
-            *d = (value(i) >> shift) as u8;
+            *d = value(i).byte(shift);
         }
     }
 }
@@ -490,14 +503,14 @@ pub fn decode(
     let planes = &raw[bitmap_len..];
     let values = if phys_u128 {
         let mut v = vec![0u128; rows];
-        read_planes_u128(planes, rows, width as usize, &mut v);
+        read_planes(planes, rows, width as usize, &mut v);
         for x in &mut v {
             *x = x.wrapping_add(base);
         }
         Values::U128(v)
     } else {
         let mut v = vec![0u64; rows];
-        read_planes_u64(planes, rows, width as usize, &mut v);
+        read_planes(planes, rows, width as usize, &mut v);
         let base = base as u64;
         if kind == KIND_REL {
             let r = reference.filter(|r| r.len() == rows).ok_or_else(|| {
@@ -546,13 +559,13 @@ fn decode_dict(
     }
     let (dict_bytes, idx_bytes) = rest.split_at(n * width);
     let mut idx = vec![0u64; rows];
-    read_planes_u64(idx_bytes, rows, iw, &mut idx);
+    read_planes(idx_bytes, rows, iw, &mut idx);
     if let Some(bad) = idx.iter().find(|&&i| i as usize >= n) {
         return Err(DecodeError(format!("dictionary index {bad} out of {n}")));
     }
     Ok(if phys_u128 {
         let mut dict = vec![0u128; n];
-        read_planes_u128(dict_bytes, n, width, &mut dict);
+        read_planes(dict_bytes, n, width, &mut dict);
         let mut acc = base;
         dict.iter_mut().for_each(|d| {
             acc = acc.wrapping_add(*d);
@@ -561,7 +574,7 @@ fn decode_dict(
         Values::U128(idx.iter().map(|&i| dict[i as usize]).collect())
     } else {
         let mut dict = vec![0u64; n];
-        read_planes_u64(dict_bytes, n, width, &mut dict);
+        read_planes(dict_bytes, n, width, &mut dict);
         let mut acc = base as u64;
         dict.iter_mut().for_each(|d| {
             acc = acc.wrapping_add(*d);
@@ -581,10 +594,10 @@ fn read_bitmap(bytes: &[u8], rows: usize) -> Bitmap {
     Bitmap::from_words(words, rows)
 }
 
-fn read_planes_u64(planes: &[u8], rows: usize, w: usize, out: &mut [u64]) {
+fn read_planes<T: Word>(planes: &[u8], rows: usize, w: usize, out: &mut [T]) {
     if w == 1 {
         for (o, &b) in out.iter_mut().zip(planes) {
-            *o = b as u64;
+            *o = T::from_byte(b);
         }
         return;
     }
@@ -592,23 +605,7 @@ fn read_planes_u64(planes: &[u8], rows: usize, w: usize, out: &mut [u64]) {
         let plane = &planes[j * rows..(j + 1) * rows];
         let shift = 8 * j as u32;
         for (o, &b) in out.iter_mut().zip(plane) {
-            *o |= (b as u64) << shift;
-        }
-    }
-}
-
-fn read_planes_u128(planes: &[u8], rows: usize, w: usize, out: &mut [u128]) {
-    if w == 1 {
-        for (o, &b) in out.iter_mut().zip(planes) {
-            *o = b as u128;
-        }
-        return;
-    }
-    for j in 0..w {
-        let plane = &planes[j * rows..(j + 1) * rows];
-        let shift = 8 * j as u32;
-        for (o, &b) in out.iter_mut().zip(plane) {
-            *o |= (b as u128) << shift;
+            *o = o.or_byte(b, shift);
         }
     }
 }

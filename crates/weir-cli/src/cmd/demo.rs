@@ -72,5 +72,8 @@ pub fn run(args: &DemoArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         r.bytes as f64 / r.flows.max(1) as f64,
         secs
     )?;
-    inspect(&InspectArgs { paths: vec![args.dir.clone()], verify: true, files: false }, out)
+    inspect(
+        &InspectArgs { paths: vec![args.dir.clone()], verify: true, files: false, blocks: false },
+        out,
+    )
 }

@@ -24,6 +24,9 @@ pub struct InspectArgs {
     /// One line per file before the summary.
     #[arg(long)]
     pub files: bool,
+    /// One line per block of each file: offset, length, rows, time range.
+    #[arg(long)]
+    pub blocks: bool,
 }
 
 #[derive(Default)]
@@ -78,15 +81,7 @@ impl Summary {
                     ..Default::default()
                 },
             );
-            m.datagrams += e.datagrams;
-            m.flows += e.flows;
-            m.packets += e.packets;
-            m.bytes += e.bytes;
-            m.sequence_failures += e.sequence_failures;
-            m.decode_errors += e.decode_errors;
-            m.unknown_template_sets += e.unknown_template_sets;
-            m.dropped += e.dropped;
-            m.sampling_rate = e.sampling_rate.max(m.sampling_rate);
+            m.add_counters(e);
         }
         for i in 0..f.blocks().len() {
             let b = f.block(i)?;
@@ -131,8 +126,11 @@ pub fn run(args: &InspectArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         });
         match res {
             Ok(f) => {
-                if args.files {
+                if args.files || args.blocks {
                     file_line(out, &f)?;
+                }
+                if args.blocks {
+                    block_lines(out, &f)?;
                 }
                 last_ok = Some(f);
             }
@@ -183,6 +181,28 @@ fn file_line(out: &mut dyn Write, f: &SlotFile) -> std::io::Result<()> {
         f.len(),
         f.blocks().len()
     )
+}
+
+fn block_lines(out: &mut dyn Write, f: &SlotFile) -> anyhow::Result<()> {
+    for (i, idx) in f.blocks().iter().enumerate() {
+        let b = f.block(i)?;
+        let s = b.stats();
+        let t = |fld: Field, max: bool| {
+            s.zone(fld)
+                .map_or("-".to_string(), |z| fmt_time_ms((if max { z.max } else { z.min }) as i64))
+        };
+        writeln!(
+            out,
+            "  block {i:>4}  offset {:>10}  length {:>9}  rows {:>7}  columns {:>2}  first {} .. last {}",
+            idx.offset,
+            idx.length,
+            idx.rows,
+            b.entries().len(),
+            t(Field::First, false),
+            t(Field::Last, true)
+        )?;
+    }
+    Ok(())
 }
 
 fn file_header(out: &mut dyn Write, f: &SlotFile) -> std::io::Result<()> {
