@@ -10,6 +10,7 @@ fn layers() -> BTreeMap<&'static str, u8> {
         ("weir-store", 1),
         ("weir-gen", 1),
         ("weir-decode", 1),
+        ("weir-testkit", 1),
         ("weir-filter", 1),
         ("weir-collect", 2),
         ("weir-query", 2),

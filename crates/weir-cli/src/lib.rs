@@ -50,6 +50,9 @@ pub enum Command {
     Inspect(cmd::inspect::InspectArgs),
     /// Built-in demo: generate a day of synthetic flows and inspect them.
     Demo(cmd::demo::DemoArgs),
+    /// Decode a capture of NetFlow/IPFIX/sFlow datagrams: every record,
+    /// template, sample and error (nfcapd -v 3, sflowtool).
+    Decode(cmd::decode::DecodeArgs),
 }
 
 /// Runs `weir` with `args` (including the program name), writing to `out`.
@@ -78,6 +81,7 @@ where
         Command::Gen(a) => cmd::gen_cmd::run(&a, out),
         Command::Inspect(a) => cmd::inspect::run(&a, out),
         Command::Demo(a) => cmd::demo::run(&a, out),
+        Command::Decode(a) => cmd::decode::run(&a, out),
     }
 }
 

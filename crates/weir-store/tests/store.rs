@@ -313,3 +313,19 @@ proptest! {
         prop_assert!(SlotFile::open(&path).unwrap().verify().is_ok());
     }
 }
+
+/// Every crash input the fuzzer ever found for slot files must give an
+/// error, not a panic (tests/fuzz/regressions/store_open).
+#[test]
+fn fuzz_regressions_give_errors() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fuzz/regressions/store_open");
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')) {
+            continue;
+        }
+        if let Ok(f) = SlotFile::open(&p) {
+            let _ = f.verify();
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! Per-exporter accounting: everything received, lost or malformed.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use weir_record::{ExporterStats, ip_to_u128};
+
+use crate::{Datagram, DatagramInfo, DecodeError, Protocol};
+
+/// Who an account belongs to: exporter address, protocol, domain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AccountKey {
+    /// Exporter (sFlow: agent) address.
+    pub exporter: IpAddr,
+    /// Protocol; `None` for datagrams whose protocol could not be told.
+    pub protocol: Option<Protocol>,
+    /// Source id / observation domain / sub-agent.
+    pub domain: u32,
+}
+
+/// Counters of one exporter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Account {
+    /// sysid: small number stored in each flow's `exporter_id`.
+    pub sysid: u16,
+    /// Datagrams received (decodable or not).
+    pub datagrams: u64,
+    /// UDP payload bytes received.
+    pub payload_bytes: u64,
+    /// Flows decoded.
+    pub flows: u64,
+    /// Packets in those flows (after sampling).
+    pub packets: u64,
+    /// Bytes in those flows (after sampling).
+    pub bytes: u64,
+    /// Sequence numbers missed.
+    pub sequence_failures: u64,
+    /// Data sets whose template was unknown.
+    pub unknown_template_sets: u64,
+    /// Decode errors by kind name.
+    pub errors: BTreeMap<&'static str, u64>,
+    /// Last sampling rate seen from this exporter (0 = none).
+    pub sampling_rate: u32,
+    /// First and last datagram (ms).
+    pub first_ms: u64,
+    /// Last datagram (ms).
+    pub last_ms: u64,
+    /// Next expected sequence number (per the protocol's rule).
+    pub(crate) next_sequence: Option<u32>,
+}
+
+impl Account {
+    /// All decode errors.
+    pub fn decode_errors(&self) -> u64 {
+        self.errors.values().sum()
+    }
+
+    /// The footer form of these counters.
+    pub fn stats(&self, key: &AccountKey) -> ExporterStats {
+        ExporterStats {
+            addr: ip_to_u128(key.exporter),
+            sysid: self.sysid,
+            version: key.protocol.map_or(0, |p| p.code()),
+            domain: key.domain,
+            datagrams: self.datagrams,
+            flows: self.flows,
+            packets: self.packets,
+            bytes: self.bytes,
+            sequence_failures: self.sequence_failures,
+            decode_errors: self.decode_errors(),
+            unknown_template_sets: self.unknown_template_sets,
+            sampling_rate: self.sampling_rate,
+            first_ms: self.first_ms,
+            last_ms: self.last_ms,
+            dropped: 0,
+        }
+    }
+}
+
+/// All accounts, with sysids handed out in order of first appearance.
+#[derive(Debug, Default)]
+pub struct Accounts {
+    map: BTreeMap<AccountKey, Account>,
+}
+
+impl Accounts {
+    /// The account of `key`, created (with the next sysid) if new.
+    pub fn entry(&mut self, key: AccountKey) -> &mut Account {
+        let next = self.map.len() as u16 + 1;
+        self.map.entry(key).or_insert_with(|| Account { sysid: next, ..Default::default() })
+    }
+
+    /// Every account.
+    pub fn iter(&self) -> impl Iterator<Item = (&AccountKey, &Account)> {
+        self.map.iter()
+    }
+
+    /// Number of accounts.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether nothing was received yet.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Counts a datagram nothing could be used from.
+    pub(crate) fn datagram_failed(&mut self, dg: &Datagram<'_>, e: &DecodeError) {
+        let key = AccountKey { exporter: dg.exporter.ip(), protocol: None, domain: 0 };
+        let a = self.entry(key);
+        a.datagrams += 1;
+        a.payload_bytes += dg.payload.len() as u64;
+        *a.errors.entry(e.kind.name()).or_default() += 1;
+        a.touch(dg.received_ms);
+    }
+
+    /// Counts a decoded datagram: flows, errors, sequence.
+    pub(crate) fn datagram_done(&mut self, dg: &Datagram<'_>, info: &DatagramInfo) {
+        let (packets, bytes) = (info.packets, info.bytes);
+        let key = AccountKey {
+            exporter: info.exporter,
+            protocol: Some(info.protocol),
+            domain: info.domain,
+        };
+        let a = self.entry(key);
+        a.datagrams += 1;
+        a.payload_bytes += dg.payload.len() as u64;
+        a.flows += info.flows;
+        a.packets = a.packets.saturating_add(packets);
+        a.bytes = a.bytes.saturating_add(bytes);
+        a.unknown_template_sets += info.unknown_template_sets;
+        a.sequence_failures += info.sequence_failures;
+        for e in &info.errors {
+            *a.errors.entry(e.kind.name()).or_default() += 1;
+        }
+        a.touch(dg.received_ms);
+    }
+
+    /// Checks a sequence number against the expected one and sets the next
+    /// expected value. Returns how many were missed (0 on the first datagram
+    /// and when the exporter restarted, i.e. the number went backwards).
+    pub(crate) fn sequence(&mut self, key: AccountKey, seq: u32, next: u32) -> u64 {
+        let a = self.entry(key);
+        let missed = match a.next_sequence {
+            Some(expect) if seq != expect => {
+                let gap = seq.wrapping_sub(expect);
+                // A jump backwards (restart, reordering) is not a loss.
+                if gap < u32::MAX / 2 { u64::from(gap) } else { 0 }
+            }
+            _ => 0,
+        };
+        a.next_sequence = Some(next);
+        missed
+    }
+}
+
+impl Account {
+    fn touch(&mut self, t: u64) {
+        if self.first_ms == 0 || t < self.first_ms {
+            self.first_ms = t;
+        }
+        self.last_ms = self.last_ms.max(t);
+    }
+}
