@@ -4,6 +4,8 @@
 mod architecture;
 /// The `weir` command line, run in-process.
 mod cli;
+/// `weir decode` on the shared captures.
+mod decode;
 /// Frozen slot files of every released format version, and corruption of real files.
 mod store;
 
@@ -14,4 +16,10 @@ pub fn weir(args: &[&str]) -> (u8, String) {
     argv.extend_from_slice(args);
     let code = weir_cli::run(argv, &mut out).unwrap_or_else(|e| panic!("weir {args:?}: {e:#}"));
     (code, String::from_utf8(out).expect("utf-8 output"))
+}
+
+/// A capture from ../shared/captures, or `None` (test skipped) when absent.
+pub fn capture(name: &str) -> Option<String> {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/captures").join(name);
+    p.exists().then(|| p.to_string_lossy().into_owned())
 }

@@ -1,0 +1,10 @@
+//! NetFlow/IPFIX/sFlow fuzzing, one protocol per target: arbitrary bytes
+//! after the version number (sflow).
+#![no_main]
+
+#[path = "common.rs"]
+mod common;
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| common::run(&[0, 0, 0, 5], data));
