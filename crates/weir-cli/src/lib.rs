@@ -44,6 +44,8 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Collect NetFlow/IPFIX/sFlow into slot files (nfcapd/sfcapd).
+    Collect(cmd::collect::CollectArgs),
     /// Generate deterministic synthetic flows into slot files.
     Gen(cmd::gen_cmd::GenArgs),
     /// Show what slot files hold (nfdump -I / -v); --verify checks every checksum.
@@ -78,6 +80,7 @@ where
         }
     };
     match cli.command {
+        Command::Collect(a) => cmd::collect::run(&a, out),
         Command::Gen(a) => cmd::gen_cmd::run(&a, out),
         Command::Inspect(a) => cmd::inspect::run(&a, out),
         Command::Demo(a) => cmd::demo::run(&a, out),

@@ -1,14 +1,14 @@
 //! Decode throughput (flows/s) of NetFlow v5, v9 and IPFIX datagrams built
-//! with the testkit encoders.
+//! with the weir-encode encoders.
 
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use weir_decode::{Datagram, Decoder, DecoderConfig, Sink};
-use weir_record::{FlowRecord, ip_to_u128};
-use weir_testkit::netflow::{
+use weir_encode::netflow::{
     LegacyEncoder, LegacyVersion, Template, TemplateEncoder, TemplateProtocol,
 };
+use weir_record::{FlowRecord, ip_to_u128};
 
 struct Count(u64);
 

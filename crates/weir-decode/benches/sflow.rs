@@ -1,14 +1,14 @@
 //! sFlow v5 decoding throughput: datagrams of flow samples with 128-byte
 //! raw Ethernet header records (the usual agent default), built by the
-//! testkit encoder from a fixed seed. Reports samples per second.
+//! weir-encode encoder from a fixed seed. Reports samples per second.
 
 use std::hint::black_box;
 use std::net::IpAddr;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use weir_decode::{Datagram, Decoder, DecoderConfig, Sink};
+use weir_encode::sflow::{Agent, FlowData, Interface, Packet};
 use weir_record::FlowRecord;
-use weir_testkit::sflow::{Agent, FlowData, Interface, Packet};
 
 /// Samples per datagram: 7 samples of ~200 bytes fill a 1 400-byte
 /// datagram, what agents send under load.

@@ -131,6 +131,9 @@ impl Accounts {
         a.bytes = a.bytes.saturating_add(bytes);
         a.unknown_template_sets += info.unknown_template_sets;
         a.sequence_failures += info.sequence_failures;
+        if info.sampling_rate > 0 {
+            a.sampling_rate = info.sampling_rate;
+        }
         for e in &info.errors {
             *a.errors.entry(e.kind.name()).or_default() += 1;
         }

@@ -173,6 +173,8 @@ pub struct DatagramInfo {
     pub packets: u64,
     /// Bytes in those flows (after sampling).
     pub bytes: u64,
+    /// Largest sampling rate among those flows (0: none announced).
+    pub sampling_rate: u32,
     /// Data sets skipped because their template is unknown.
     pub unknown_template_sets: u64,
     /// Sequence numbers missed before this datagram (v5 flows, v9 packets,
@@ -254,6 +256,7 @@ pub(crate) struct Emit<'s> {
     pub(crate) flows: u64,
     pub(crate) packets: u64,
     pub(crate) bytes: u64,
+    pub(crate) sampling_rate: u32,
 }
 
 impl<'s> Emit<'s> {
@@ -271,6 +274,7 @@ impl<'s> Emit<'s> {
             flows: 0,
             packets: 0,
             bytes: 0,
+            sampling_rate: 0,
         }
     }
 
@@ -290,6 +294,7 @@ impl<'s> Emit<'s> {
             rec.out_packets = rec.out_packets.map(|v| v.saturating_mul(u64::from(rate)));
             rec.out_bytes = rec.out_bytes.map(|v| v.saturating_mul(u64::from(rate)));
         }
+        self.sampling_rate = self.sampling_rate.max(rec.sampling_rate.unwrap_or(0));
         rec.exporter_addr = Some(self.exporter_addr);
         rec.exporter_id = Some(self.sysid);
         self.flows += 1;

@@ -1,5 +1,5 @@
 //! `decode(encode(x)) == x` for NetFlow v1/v5/v7, v9 and IPFIX, with the
-//! fields each protocol can carry, through `weir_testkit::netflow`.
+//! fields each protocol can carry, through `weir_encode::netflow`.
 //! Also checks that the encoders' sequence numbers are what the decoder
 //! expects (no sequence failures over several datagrams).
 
@@ -7,10 +7,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use proptest::prelude::*;
 use weir_decode::{Datagram, Decoder, DecoderConfig, SamplingPolicy, Sink};
-use weir_record::{FlowRecord, ip_to_u128};
-use weir_testkit::netflow::{
+use weir_encode::netflow::{
     LegacyEncoder, LegacyVersion, Template, TemplateEncoder, TemplateProtocol,
 };
+use weir_record::{FlowRecord, ip_to_u128};
 
 const EXPORTER: &str = "192.0.2.10:2055";
 
@@ -387,7 +387,7 @@ fn sampler_options_set_rates() {
     for p in [TemplateProtocol::V9, TemplateProtocol::Ipfix] {
         let mut enc = TemplateEncoder::new(p, 5, 0);
         let mut t = Template::ipv4(256, p);
-        t.fields.push(weir_testkit::netflow::Field::new(48, 4)); // sampler id, 0 = none
+        t.fields.push(weir_encode::netflow::Field::new(48, 4)); // sampler id, 0 = none
         enc.add_template(t);
         let flow = FlowRecord { proto: 17, packets: 2, bytes: 100, ..Default::default() };
         let mut dgs = vec![enc.sampler_options(5_000, None, 64)];

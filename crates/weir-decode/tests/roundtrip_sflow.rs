@@ -1,5 +1,5 @@
 //! decode(encode(x)) == x for sFlow v5: flow records are encoded by the
-//! testkit (raw Ethernet header records plus extended switch / router /
+//! weir-encode (raw Ethernet header records plus extended switch / router /
 //! gateway records) and must come back field for field; generic interface
 //! counters likewise.
 
@@ -7,10 +7,10 @@ use std::net::IpAddr;
 
 use proptest::prelude::*;
 use weir_decode::{CounterSample, Datagram, Decoder, DecoderConfig, Event, SamplingPolicy, Sink};
-use weir_record::{FlowRecord, ip_to_u128, u128_to_ip};
-use weir_testkit::sflow::{
+use weir_encode::sflow::{
     Agent, AsPathSegment, CounterData, FlowData, GenericCounters, Interface, Packet, Sample,
 };
+use weir_record::{FlowRecord, ip_to_u128, u128_to_ip};
 
 const RECEIVED_MS: u64 = 1_710_000_000_000;
 

@@ -40,6 +40,7 @@ mod error;
 mod format;
 mod layout;
 mod reader;
+mod recover;
 mod writer;
 
 pub use codec::{
@@ -55,6 +56,10 @@ pub use layout::{
     no_files, parse_slot_file_name, slot_file_name, slot_path, slot_start, with_seq,
 };
 pub use reader::{Block, ChunkReader, SlotFile};
+pub use recover::{
+    MAX_RECOVER_BLOCK_ROWS, RECOVERING_SUFFIX, RecoverOptions, RecoveryReport, TempName,
+    find_unfinished, parse_temp_file_name, recover,
+};
 pub use writer::{
     Compression, DEFAULT_BLOCK_ROWS, DEFAULT_ZSTD_LEVEL, OnExists, SlotMeta, SlotWriter,
     WriterOptions,

@@ -150,6 +150,7 @@ impl SlotWriter {
             slot_start_s: w.meta.slot_start_s,
         };
         w.write(&h.encode())?;
+        w.hand_to_os()?;
         Ok(w)
     }
 
@@ -163,6 +164,18 @@ impl SlotWriter {
     pub fn push(&mut self, r: &FlowRecord) -> Result<()> {
         self.builder.push(r);
         if self.builder.len() >= self.opts.block_rows { self.flush_rows() } else { Ok(()) }
+    }
+
+    /// Writes the rows buffered so far as a (short) block now, so that a
+    /// crash cannot lose them. The collector calls this every few seconds
+    /// for slow sources; it costs some compression.
+    pub fn cut_block(&mut self) -> Result<()> {
+        self.flush_rows()
+    }
+
+    /// Rows buffered but not yet written as a block.
+    pub fn buffered_rows(&self) -> usize {
+        self.builder.len()
     }
 
     /// Writes buffered rows as a block.
@@ -257,7 +270,16 @@ impl SlotWriter {
             length: self.offset - start,
             rows: rows as u32,
         });
-        Ok(())
+        // Every complete block goes to the OS at once: a crash (kill -9)
+        // then loses only rows not yet in a block, and recovery finds every
+        // block that was written (FORMAT.md, "Recovery").
+        self.hand_to_os()
+    }
+
+    /// Passes buffered bytes to the operating system (no fsync: that
+    /// happens once, when the file is finalized).
+    fn hand_to_os(&mut self) -> Result<()> {
+        self.out.flush().map_err(|e| StoreError::io(&self.tmp_path, "write", e))
     }
 
     /// Sets the per-exporter counters written to the footer.
@@ -294,20 +316,13 @@ impl SlotWriter {
             slot_len_s: self.meta.slot_len_s,
             creator: self.meta.creator,
             created_ms: chrono::Utc::now().timestamp_millis(),
-            software: concat!("weir ", env!("CARGO_PKG_VERSION")).to_string(),
+            software: SOFTWARE.to_string(),
             ident: self.meta.ident.clone(),
             totals: self.totals,
             exporters: std::mem::take(&mut self.exporters),
         };
-        let footer = encode_footer(&info, &self.blocks);
-        let trailer = Trailer {
-            footer_off: self.offset,
-            footer_len: footer.len() as u32,
-            footer_crc: crc32fast::hash(&footer),
-            version: VERSION,
-        };
-        self.write(&footer)?;
-        self.write(&trailer.encode())?;
+        let tail = footer_and_trailer(&info, &self.blocks, self.offset);
+        self.write(&tail)?;
         let tmp = self.tmp_path.clone();
         let file =
             self.out.into_inner().map_err(|e| StoreError::io(&tmp, "flush", e.into_error()))?;
@@ -328,6 +343,27 @@ impl SlotWriter {
     }
 }
 
+/// Writer software recorded in the SLOT section.
+pub(crate) const SOFTWARE: &str = concat!("weir ", env!("CARGO_PKG_VERSION"));
+
+/// Footer sections plus trailer for a footer starting at `footer_off` (the
+/// end of the last block).
+pub(crate) fn footer_and_trailer(
+    info: &SlotInfo,
+    blocks: &[BlockIndexEntry],
+    footer_off: u64,
+) -> Vec<u8> {
+    let mut out = encode_footer(info, blocks);
+    let trailer = Trailer {
+        footer_off,
+        footer_len: out.len() as u32,
+        footer_crc: crc32fast::hash(&out),
+        version: VERSION,
+    };
+    out.extend_from_slice(&trailer.encode());
+    out
+}
+
 /// The column a field may be stored relative to (KIND_REL): a flow's
 /// `first` is close below its `last`, and `last` close below `received`.
 fn relative_to(field: Field) -> Option<Field> {
@@ -340,7 +376,7 @@ fn relative_to(field: Field) -> Option<Field> {
 
 /// Hard-links `tmp` to the final name (never replacing a file), removes
 /// `tmp` and syncs the directory.
-fn publish(tmp: &Path, final_path: &Path, on_exists: OnExists) -> Result<PathBuf> {
+pub(crate) fn publish(tmp: &Path, final_path: &Path, on_exists: OnExists) -> Result<PathBuf> {
     let mut seq = 0;
     let target = loop {
         let target = if seq == 0 { final_path.to_path_buf() } else { with_seq(final_path, seq) };

@@ -40,9 +40,10 @@ pub fn run(args: &DemoArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     std::fs::create_dir_all(&args.dir)?;
     std::fs::write(args.dir.join(MARKER), b"made by weir demo; removed by the next run\n")?;
     let g = GenArgs {
-        dir: args.dir.clone(),
+        dir: Some(args.dir.clone()),
+        net: Default::default(),
         seed: 1,
-        start: "2024-03-04T00:00".into(),
+        start: Some("2024-03-04T00:00".into()),
         duration: args.duration.clone(),
         rate: args.rate.clone(),
         ipv6_share: 0.1,

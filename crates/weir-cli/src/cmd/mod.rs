@@ -1,4 +1,5 @@
 //! One module per subcommand.
+pub mod collect;
 pub mod decode;
 pub mod demo;
 pub mod gen_cmd;

@@ -142,6 +142,7 @@ pub(super) fn decode(
         exporter,
         flows: emit.flows,
         packets: emit.packets,
+        sampling_rate: emit.sampling_rate,
         bytes: emit.bytes,
         unknown_template_sets: 0,
         sequence_failures,

@@ -216,6 +216,7 @@ pub(super) fn decode(
         exporter,
         flows: run.emit.flows,
         packets: run.emit.packets,
+        sampling_rate: run.emit.sampling_rate,
         bytes: run.emit.bytes,
         unknown_template_sets: run.unknown_sets,
         sequence_failures,

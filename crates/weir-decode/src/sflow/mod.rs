@@ -230,6 +230,7 @@ impl SflowState {
             exporter: hdr.agent,
             flows: emit.flows,
             packets: emit.packets,
+            sampling_rate: emit.sampling_rate,
             bytes: emit.bytes,
             unknown_template_sets: 0,
             sequence_failures,

@@ -1,10 +1,10 @@
 use std::net::{IpAddr, SocketAddr};
 
-use weir_record::{FlowRecord, ip_to_u128};
-use weir_testkit::sflow::{
+use weir_encode::sflow::{
     Agent, AsPathSegment, CounterData, Datagram as SfDatagram, FlowData, GenericCounters,
     Interface, Packet, Sample,
 };
+use weir_record::{FlowRecord, ip_to_u128};
 
 use crate::{
     CounterSample, Datagram, DatagramInfo, DecodeError, Decoder, DecoderConfig, ErrorKind, Event,

@@ -18,7 +18,7 @@
 //!   needs).
 //!
 //! ```
-//! use weir_testkit::sflow::{Agent, FlowData, Interface, Packet};
+//! use weir_encode::sflow::{Agent, FlowData, Interface, Packet};
 //! let mut agent = Agent::new("192.0.2.1".parse().unwrap(), 0);
 //! let pkt = Packet::udp("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap(), 53, 4242);
 //! let s = agent.flow_sample(3, 1024, Interface::Index(3), Interface::Index(7), vec![pkt.raw_header(128)]);

@@ -16,7 +16,7 @@
 //! headers carry the export time's milliseconds in `unix_nsecs`.
 //!
 //! ```
-//! use weir_testkit::netflow::{Template, TemplateEncoder, TemplateProtocol};
+//! use weir_encode::netflow::{Template, TemplateEncoder, TemplateProtocol};
 //! use weir_record::FlowRecord;
 //!
 //! let mut enc = TemplateEncoder::new(TemplateProtocol::Ipfix, 7, 1_700_000_000_000);
@@ -98,33 +98,52 @@ impl LegacyEncoder {
     /// version cannot carry are dropped; 32-bit counters and 16-bit
     /// interfaces/AS numbers are truncated.
     pub fn encode(&mut self, flows: &[FlowRecord], export_ms: u64) -> Vec<Vec<u8>> {
-        let (version, hlen, rlen, max) = self.version.layout();
-        let uptime = export_ms.saturating_sub(self.boot_ms) as u32;
+        let (_, hlen, rlen, max) = self.version.layout();
         flows
             .chunks(max)
             .map(|chunk| {
                 let mut p = Vec::with_capacity(hlen + rlen * chunk.len());
-                p.extend_from_slice(&version.to_be_bytes());
-                p.extend_from_slice(&(chunk.len() as u16).to_be_bytes());
-                p.extend_from_slice(&uptime.to_be_bytes());
-                p.extend_from_slice(&((export_ms / 1000) as u32).to_be_bytes());
-                p.extend_from_slice(&(((export_ms % 1000) * 1_000_000) as u32).to_be_bytes());
-                if self.version != LegacyVersion::V1 {
-                    p.extend_from_slice(&self.sequence.to_be_bytes());
-                    if self.version == LegacyVersion::V5 {
-                        p.extend_from_slice(&[self.engine_type, self.engine_id]);
-                        p.extend_from_slice(&self.sampling.to_be_bytes());
-                    } else {
-                        p.extend_from_slice(&[0; 4]);
-                    }
-                }
-                for f in chunk {
-                    self.record(f, &mut p);
-                }
-                self.sequence = self.sequence.wrapping_add(chunk.len() as u32);
+                self.encode_into(chunk, export_ms, &mut p);
                 p
             })
             .collect()
+    }
+
+    /// Writes **one** datagram into `out` (cleared first) holding the first
+    /// [`max_records`](Self::max_records) flows of `flows` at most, and
+    /// returns how many it took. The buffer-reusing form of
+    /// [`encode`](Self::encode) for senders; an empty `flows` gives a
+    /// header-only datagram.
+    pub fn encode_into(
+        &mut self,
+        flows: &[FlowRecord],
+        export_ms: u64,
+        out: &mut Vec<u8>,
+    ) -> usize {
+        let (version, _, _, max) = self.version.layout();
+        let chunk = &flows[..flows.len().min(max)];
+        let uptime = export_ms.saturating_sub(self.boot_ms) as u32;
+        let p = out;
+        p.clear();
+        p.extend_from_slice(&version.to_be_bytes());
+        p.extend_from_slice(&(chunk.len() as u16).to_be_bytes());
+        p.extend_from_slice(&uptime.to_be_bytes());
+        p.extend_from_slice(&((export_ms / 1000) as u32).to_be_bytes());
+        p.extend_from_slice(&(((export_ms % 1000) * 1_000_000) as u32).to_be_bytes());
+        if self.version != LegacyVersion::V1 {
+            p.extend_from_slice(&self.sequence.to_be_bytes());
+            if self.version == LegacyVersion::V5 {
+                p.extend_from_slice(&[self.engine_type, self.engine_id]);
+                p.extend_from_slice(&self.sampling.to_be_bytes());
+            } else {
+                p.extend_from_slice(&[0; 4]);
+            }
+        }
+        for f in chunk {
+            self.record(f, p);
+        }
+        self.sequence = self.sequence.wrapping_add(chunk.len() as u32);
+        chunk.len()
     }
 
     fn record(&self, f: &FlowRecord, p: &mut Vec<u8>) {
@@ -399,8 +418,14 @@ impl TemplateEncoder {
 
     /// Starts a message: header with the count / length patched by `finish`.
     fn start(&self, export_ms: u64) -> Vec<u8> {
-        let secs = (export_ms / 1000) as u32;
         let mut p = Vec::with_capacity(self.max_datagram);
+        self.start_into(export_ms, &mut p);
+        p
+    }
+
+    /// Appends a message header to `p` (count / length patched by `patch`).
+    fn start_into(&self, export_ms: u64, p: &mut Vec<u8>) {
+        let secs = (export_ms / 1000) as u32;
         if self.ipfix() {
             p.extend_from_slice(&10u16.to_be_bytes());
             p.extend_from_slice(&[0, 0]);
@@ -415,11 +440,16 @@ impl TemplateEncoder {
             p.extend_from_slice(&self.datagrams.to_be_bytes());
         }
         p.extend_from_slice(&self.domain.to_be_bytes());
-        p
     }
 
     /// Patches the header (v9 record count, IPFIX length) and counts.
     fn finish(&mut self, mut p: Vec<u8>, records: u32, data_records: u32) -> Vec<u8> {
+        self.patch(&mut p, records, data_records);
+        p
+    }
+
+    /// [`finish`](Self::finish) in place.
+    fn patch(&mut self, p: &mut [u8], records: u32, data_records: u32) {
         if self.ipfix() {
             let len = p.len() as u16;
             p[2..4].copy_from_slice(&len.to_be_bytes());
@@ -428,7 +458,6 @@ impl TemplateEncoder {
         }
         self.datagrams = self.datagrams.wrapping_add(1);
         self.records = self.records.wrapping_add(data_records);
-        p
     }
 
     /// Appends a template set holding every template; returns the number
@@ -510,6 +539,78 @@ impl TemplateEncoder {
             out.push(self.finish(p, records + n, n));
         }
         out
+    }
+
+    /// Writes **one** message into `out` (cleared first) holding as many
+    /// of `flows`, from the front, as fit into
+    /// [`max_datagram`](Self::max_datagram) (at least one), and returns how
+    /// many it took. Each flow goes into a data set of the template
+    /// `template_of(flow)` returns; consecutive flows of the same template
+    /// share a set, so a mixed IPv4/IPv6 stream keeps its order. The
+    /// message starts with the template set if `with_templates`. This is
+    /// the buffer-reusing form of [`data`](Self::data) for senders; an
+    /// empty `flows` gives a message with no data set.
+    ///
+    /// # Panics
+    /// If `template_of` names a template that was not added.
+    pub fn encode_into(
+        &mut self,
+        flows: &[FlowRecord],
+        mut template_of: impl FnMut(&FlowRecord) -> u16,
+        export_ms: u64,
+        with_templates: bool,
+        out: &mut Vec<u8>,
+    ) -> usize {
+        out.clear();
+        self.start_into(export_ms, out);
+        let p = out;
+        let mut records = if with_templates { self.template_set(p) } else { 0 };
+        let mut n = 0u32;
+        // The open data set: (its start offset, template index).
+        let mut set: Option<(usize, usize)> = None;
+        let close = |p: &mut Vec<u8>, set_start: usize| {
+            // Pad the set to a multiple of 4 bytes (both RFCs allow it).
+            while !(p.len() - set_start).is_multiple_of(4) {
+                p.push(0);
+            }
+            let len = (p.len() - set_start) as u16;
+            p[set_start + 2..set_start + 4].copy_from_slice(&len.to_be_bytes());
+        };
+        for f in flows {
+            let id = template_of(f);
+            let before = p.len();
+            let mut opened = None;
+            let ti = match set {
+                Some((_, ti)) if self.templates[ti].id == id => ti,
+                _ => {
+                    let ti =
+                        self.templates.iter().position(|t| t.id == id).expect("template added");
+                    if let Some((start, _)) = set {
+                        close(p, start);
+                    }
+                    opened = Some(p.len());
+                    p.extend_from_slice(&id.to_be_bytes());
+                    p.extend_from_slice(&[0, 0]);
+                    ti
+                }
+            };
+            self.record(&self.templates[ti], f, export_ms, p);
+            // Room for the worst-case padding of the set.
+            if p.len() + 3 > self.max_datagram && n > 0 {
+                p.truncate(before);
+                break;
+            }
+            if let Some(start) = opened {
+                set = Some((start, ti));
+            }
+            n += 1;
+        }
+        if let Some((start, _)) = set {
+            close(p, start);
+        }
+        records += n;
+        self.patch(p, records, n);
+        n as usize
     }
 
     /// A message with an options template (scope: sampler id 48 for v9,
@@ -679,5 +780,36 @@ mod tests {
         let m = v9.data(300, &flows[..2], 1000, true);
         assert_eq!(u16::from_be_bytes([m[0][2], m[0][3]]), 3);
         assert_eq!(v9.sequence(), 1);
+    }
+
+    #[test]
+    fn encode_into_mixes_templates_in_order() {
+        let mut e = TemplateEncoder::new(TemplateProtocol::Ipfix, 1, 0);
+        e.add_template(Template::ipv4(256, TemplateProtocol::Ipfix));
+        e.add_template(Template::ipv6(257, TemplateProtocol::Ipfix));
+        let v4 = FlowRecord { src_addr: Some(0xffff_0a00_0001), ..Default::default() };
+        let v6 = FlowRecord { src_addr: Some(1 << 120), ..Default::default() };
+        let flows = [v4.clone(), v4.clone(), v6.clone(), v4.clone()];
+        let pick = |f: &FlowRecord| if f.src_addr == v6.src_addr { 257 } else { 256 };
+        let mut out = Vec::new();
+        assert_eq!(e.encode_into(&flows, pick, 1000, true, &mut out), 4);
+        assert_eq!(usize::from(u16::from_be_bytes([out[2], out[3]])), out.len());
+        // Template set, then data sets 256, 257, 256.
+        let mut at = 16;
+        let mut ids = Vec::new();
+        while at < out.len() {
+            ids.push(u16::from_be_bytes([out[at], out[at + 1]]));
+            at += usize::from(u16::from_be_bytes([out[at + 2], out[at + 3]]));
+        }
+        assert_eq!(ids, [2, 256, 257, 256]);
+        assert_eq!(e.sequence(), 4);
+        // A small datagram takes what fits and at least one record.
+        e.max_datagram = 100;
+        let many = vec![v4; 10];
+        let n = e.encode_into(&many, pick, 1000, false, &mut out);
+        assert!((1..10).contains(&n) && out.len() <= 100, "{n} {}", out.len());
+        let mut l = LegacyEncoder::new(LegacyVersion::V5, 0);
+        assert_eq!(l.encode_into(&many, 0, &mut out), 10);
+        assert_eq!(out.len(), 24 + 10 * 48);
     }
 }

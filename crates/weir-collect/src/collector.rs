@@ -1,0 +1,434 @@
+//! The collector: build (bind sockets, check directories), then run until
+//! told to stop, then finalize every open slot.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use weir_decode::{AccountKey, Datagram, Decoder, DecoderConfig, Sink};
+use weir_record::FlowRecord;
+use weir_store::slot_start;
+
+use crate::config::{CollectConfig, Input};
+use crate::listen::{self, DropMap, Listener, Received};
+use crate::metrics::{self, Page};
+use crate::slots::{FinishStats, Finished, OpenSlot, OpenSlots, SourceId, Sources, spawn_finisher};
+
+/// Why the collector could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CollectError {
+    /// A listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The data directory cannot be used.
+    #[error("data directory {path}: {message}")]
+    Dir {
+        /// The directory.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The capture given with `-f` cannot be read.
+    #[error("capture {path}: {message}")]
+    Capture {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// Any other I/O problem (pid file, threads, metrics socket).
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A slot file could not be created.
+    #[error(transparent)]
+    Store(#[from] weir_store::StoreError),
+}
+
+fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> CollectError {
+    let what = what.into();
+    move |source| CollectError::Io { what, source }
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default)]
+pub struct RunReport {
+    /// Datagrams handed to the decoder.
+    pub datagrams: u64,
+    /// Flows decoded.
+    pub flows: u64,
+    /// Datagrams dropped because the queue was full.
+    pub queue_drops: u64,
+    /// Datagrams from exporters that belong to no source.
+    pub unknown_exporter_datagrams: u64,
+    /// Slot files published, in order.
+    pub files: Vec<PathBuf>,
+    /// Unfinished slots of a crashed run, recovered at start-up.
+    pub recovered: Vec<weir_store::RecoveryReport>,
+}
+
+/// A collector ready to run: sockets bound, configuration checked.
+pub struct Collector {
+    cfg: CollectConfig,
+    listeners: Vec<(Listener, &'static str)>,
+    metrics: Option<std::net::TcpListener>,
+}
+
+/// How often the decode thread looks at the clock and the stop flag when
+/// no datagram arrives.
+const TICK: Duration = Duration::from_millis(100);
+
+/// Rows buffered for longer than this are written as a block even if the
+/// block is not full: a crash (kill -9) loses at most this much of a slow
+/// source's flows. Busy sources fill 32 768-row blocks long before.
+const CUT_BLOCK_AFTER: Duration = Duration::from_secs(10);
+
+impl Collector {
+    /// Binds the listen sockets, checks the data directory and writes the
+    /// pid file.
+    pub fn build(cfg: CollectConfig) -> Result<Collector, CollectError> {
+        if cfg.slot_secs == 0 {
+            return Err(CollectError::Dir {
+                path: cfg.dir.clone(),
+                message: "slot length must be at least 1 s".into(),
+            });
+        }
+        std::fs::create_dir_all(&cfg.dir)
+            .map_err(|e| CollectError::Dir { path: cfg.dir.clone(), message: e.to_string() })?;
+        if cfg.repeaters.len() > 8 {
+            return Err(CollectError::Dir {
+                path: cfg.dir.clone(),
+                message: "at most 8 repeaters".into(),
+            });
+        }
+        let mut listeners = Vec::new();
+        if let Input::Sockets { netflow, sflow, rcvbuf } = &cfg.input {
+            for (addrs, kind) in [(netflow, "netflow"), (sflow, "sflow")] {
+                for &addr in addrs {
+                    let l = listen::bind(addr, *rcvbuf)
+                        .map_err(|source| CollectError::Bind { addr, source })?;
+                    listeners.push((l, kind));
+                }
+            }
+        }
+        let metrics = match cfg.metrics {
+            Some(addr) => {
+                Some(metrics::bind(addr).map_err(|source| CollectError::Bind { addr, source })?)
+            }
+            None => None,
+        };
+        if let Some(p) = &cfg.pidfile {
+            std::fs::write(p, format!("{}\n", std::process::id()))
+                .map_err(io_err(format!("pid file {}", p.display())))?;
+        }
+        Ok(Collector { cfg, listeners, metrics })
+    }
+
+    /// The bound metrics address, if a metrics endpoint was asked for.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|m| m.local_addr().ok())
+    }
+
+    /// The bound listen addresses (with the ports the OS chose for port 0)
+    /// and their kind (`netflow` or `sflow`).
+    pub fn local_addrs(&self) -> Vec<(SocketAddr, &'static str)> {
+        self.listeners.iter().map(|(l, k)| (l.addr, *k)).collect()
+    }
+
+    /// Runs until `stop` is set (or the capture is consumed), then
+    /// finalizes every open slot.
+    pub fn run(mut self, stop: Arc<AtomicBool>) -> Result<RunReport, CollectError> {
+        let cfg = self.cfg.clone();
+        let sources = Sources::new(&cfg);
+        let recovered = crate::recovery::recover_all(&sources.dirs());
+
+        let finish_stats = Arc::new(FinishStats::default());
+        let published = Arc::new(Mutex::new(Vec::new()));
+        let (ftx, frx) = mpsc::channel::<Finished>();
+        let finisher =
+            spawn_finisher(frx, cfg.after_rotate.clone(), finish_stats.clone(), published.clone())
+                .map_err(io_err("starting the finisher thread"))?;
+
+        let page: Page = Arc::new(Mutex::new(String::new()));
+        let metrics_thread = match self.metrics.take() {
+            Some(l) => {
+                tracing::info!(bound = ?l.local_addr().ok(), "metrics endpoint listening");
+                Some(
+                    metrics::serve(l, page.clone(), stop.clone())
+                        .map_err(io_err("starting the metrics thread"))?,
+                )
+            }
+            None => None,
+        };
+
+        let mut w = Worker {
+            cfg: cfg.clone(),
+            sources,
+            decoder: Decoder::new(DecoderConfig { sampling: cfg.sampling, ..Default::default() }),
+            slots: OpenSlots::default(),
+            slot_start_s: None,
+            finisher: ftx,
+            unknown: HashMap::new(),
+            report: RunReport { recovered, ..RunReport::default() },
+        };
+
+        let result = match &cfg.input {
+            Input::Capture(path) => w.run_capture(path, &stop),
+            Input::Sockets { .. } => {
+                let (tx, rx) = mpsc::sync_channel::<Received>(cfg.queue_datagrams.max(1));
+                let drops: DropMap = Arc::new(Mutex::new(HashMap::new()));
+                let repeaters = Arc::new(cfg.repeaters.clone());
+                let mut threads = Vec::new();
+                for (l, kind) in &self.listeners {
+                    tracing::info!(listen = %l.addr, kind, "listening");
+                    threads.push(
+                        listen::spawn(
+                            l,
+                            tx.clone(),
+                            repeaters.clone(),
+                            drops.clone(),
+                            stop.clone(),
+                        )
+                        .map_err(io_err("starting a receive thread"))?,
+                    );
+                }
+                drop(tx);
+                let r = w.run_sockets(&rx, &stop, &drops, &self.listeners, &finish_stats, &page);
+                stop.store(true, Ordering::Relaxed);
+                for t in threads {
+                    let _ = t.join();
+                }
+                // Datagrams still queued were received: decode them too.
+                while let Ok(item) = rx.try_recv() {
+                    w.process(item);
+                }
+                w.drain_drops(&drops);
+                w.report.queue_drops = self
+                    .listeners
+                    .iter()
+                    .map(|(l, _)| l.stats.queue_drops.load(Ordering::Relaxed))
+                    .sum();
+                if let Ok(mut p) = page.lock() {
+                    *p = metrics::render(
+                        w.decoder.accounts(),
+                        &self.listeners,
+                        &finish_stats,
+                        &w.unknown,
+                    );
+                }
+                r
+            }
+        };
+        w.slots.close_all(&w.finisher);
+        drop(w.finisher);
+        let _ = finisher.join();
+        stop.store(true, Ordering::Relaxed);
+        if let Some(h) = metrics_thread {
+            let _ = h.join();
+        }
+        if let Some(p) = &cfg.pidfile {
+            let _ = std::fs::remove_file(p);
+        }
+        result?;
+        let mut report = w.report;
+        report.files = published.lock().map(|p| p.clone()).unwrap_or_default();
+        tracing::info!(
+            datagrams = report.datagrams,
+            flows = report.flows,
+            files = report.files.len(),
+            "collector stopped"
+        );
+        Ok(report)
+    }
+}
+
+struct Worker {
+    cfg: CollectConfig,
+    sources: Sources,
+    decoder: Decoder,
+    slots: OpenSlots,
+    slot_start_s: Option<i64>,
+    finisher: mpsc::Sender<Finished>,
+    unknown: HashMap<IpAddr, u64>,
+    report: RunReport,
+}
+
+struct SlotSink<'a>(&'a mut OpenSlot);
+
+impl Sink for SlotSink<'_> {
+    fn flow(&mut self, f: &FlowRecord) {
+        self.0.push(f);
+    }
+}
+
+impl Worker {
+    fn run_sockets(
+        &mut self,
+        rx: &mpsc::Receiver<Received>,
+        stop: &AtomicBool,
+        drops: &DropMap,
+        listeners: &[(Listener, &'static str)],
+        finish: &FinishStats,
+        page: &Page,
+    ) -> Result<(), CollectError> {
+        self.rotate_to(listen::now_ms());
+        let mut last_render = Instant::now() - Duration::from_secs(10);
+        let mut last_cut = Instant::now();
+        while !stop.load(Ordering::Relaxed) {
+            match rx.recv_timeout(TICK) {
+                Ok(item) => {
+                    self.rotate_if_due(item.received_ms, drops);
+                    self.process(item);
+                }
+                Err(RecvTimeoutError::Timeout) => self.rotate_if_due(listen::now_ms(), drops),
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            if last_cut.elapsed() >= CUT_BLOCK_AFTER {
+                last_cut = Instant::now();
+                for (_, slot) in self.slots.open.values_mut() {
+                    slot.cut_block();
+                }
+            }
+            if last_render.elapsed() >= Duration::from_secs(1) {
+                last_render = Instant::now();
+                let text =
+                    metrics::render(self.decoder.accounts(), listeners, finish, &self.unknown);
+                if let Ok(mut p) = page.lock() {
+                    *p = text;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn run_capture(&mut self, path: &PathBuf, stop: &AtomicBool) -> Result<(), CollectError> {
+        let bytes = std::fs::read(path)
+            .map_err(|e| CollectError::Capture { path: path.clone(), message: e.to_string() })?;
+        let cap = weir_decode::pcap::read_capture(&bytes)
+            .map_err(|e| CollectError::Capture { path: path.clone(), message: e.to_string() })?;
+        if let Some(e) = &cap.error {
+            tracing::warn!(capture = %path.display(), error = %e, "capture damaged; reading what comes before");
+        }
+        let none: DropMap = Arc::new(Mutex::new(HashMap::new()));
+        for d in cap.datagrams {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            self.rotate_if_due(d.ts_ms, &none);
+            self.process(Received { payload: d.payload, src: d.src, received_ms: d.ts_ms });
+        }
+        Ok(())
+    }
+
+    /// Starts a new slot when `now_ms` has left the current one.
+    fn rotate_if_due(&mut self, now_ms: u64, drops: &DropMap) {
+        let start = slot_start((now_ms / 1000) as i64, self.cfg.slot_secs);
+        match self.slot_start_s {
+            Some(s) if start <= s => {}
+            _ => {
+                self.drain_drops(drops);
+                self.rotate_to(now_ms);
+            }
+        }
+    }
+
+    fn rotate_to(&mut self, now_ms: u64) {
+        let start = slot_start((now_ms / 1000) as i64, self.cfg.slot_secs);
+        self.slots.close_all(&self.finisher);
+        self.slot_start_s = Some(start);
+        // Fixed sources get a file for every slot, even an empty one, as
+        // nfcapd does; dynamic sources only when data arrives. Not when
+        // reading a capture: there, time jumps with the data.
+        if matches!(self.cfg.input, Input::Sockets { .. }) {
+            for id in self.sources.fixed() {
+                self.open(&id, start);
+            }
+        }
+    }
+
+    fn open(&mut self, id: &SourceId, start: i64) -> bool {
+        if self.slots.open.contains_key(id) {
+            return true;
+        }
+        let def = self.sources.def(id);
+        match OpenSlot::create(&def, &self.cfg, start) {
+            Ok(slot) => {
+                self.slots.open.insert(id.clone(), (def, slot));
+                true
+            }
+            Err(e) => {
+                tracing::error!(error = %e, dir = %def.dir.display(), "cannot open slot file");
+                false
+            }
+        }
+    }
+
+    fn process(&mut self, item: Received) {
+        self.report.datagrams += 1;
+        let ip = item.src.ip();
+        let Some(id) = self.sources.resolve(ip) else {
+            *self.unknown.entry(ip).or_default() += 1;
+            self.report.unknown_exporter_datagrams += 1;
+            return;
+        };
+        let start = self
+            .slot_start_s
+            .unwrap_or_else(|| slot_start((item.received_ms / 1000) as i64, self.cfg.slot_secs));
+        if !self.open(&id, start) {
+            return;
+        }
+        let (_, slot) = self.slots.open.get_mut(&id).expect("opened above");
+        let dg =
+            Datagram { exporter: item.src, received_ms: item.received_ms, payload: &item.payload };
+        match self.decoder.decode(&dg, &mut SlotSink(slot)) {
+            Ok(info) => {
+                self.report.flows += info.flows;
+                let key = AccountKey {
+                    exporter: info.exporter,
+                    protocol: Some(info.protocol),
+                    domain: info.domain,
+                };
+                let sysid = self.decoder.accounts_mut().entry(key).sysid;
+                slot.account(&info, sysid, item.received_ms);
+                for e in &info.errors {
+                    tracing::debug!(error = %e, "decode error");
+                }
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "datagram not decodable");
+                slot.account_failed(ip, item.received_ms);
+            }
+        }
+    }
+
+    /// Moves queue-drop counts into the footers of the open slots.
+    fn drain_drops(&mut self, drops: &DropMap) {
+        let taken: Vec<(IpAddr, u64)> = match drops.lock() {
+            Ok(mut m) => m.drain().collect(),
+            Err(_) => return,
+        };
+        for (ip, n) in taken {
+            if let Some(id) = self.sources.resolve(ip)
+                && let Some((_, slot)) = self.slots.open.get_mut(&id)
+            {
+                slot.account_dropped(ip, n);
+            }
+        }
+    }
+}
