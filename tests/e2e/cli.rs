@@ -97,3 +97,31 @@ fn bad_arguments_name_the_problem() {
     let (code, _) = weir(&["gen"]);
     assert_eq!(code, weir_cli::EXIT_USAGE);
 }
+
+/// The README's main command, shortened: a collector on loopback stores
+/// every flow two synthetic exporters send it.
+#[test]
+fn demo_stores_everything_it_sends() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("demo");
+    let (code, out) = weir(&[
+        "demo",
+        "--dir",
+        d.to_str().unwrap(),
+        "--rate",
+        "2k/s",
+        "--duration",
+        "2s",
+        "--slot",
+        "1",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let line = out.lines().find(|l| l.starts_with("sent ")).unwrap();
+    let n = |i: usize| line.split_whitespace().nth(i).unwrap().parse::<u64>().unwrap();
+    let (v9, sflow) = (n(1), n(8));
+    assert!(v9 > 3000 && sflow > 300, "{line}");
+    assert!(line.contains(&format!("stored {} flows", v9 + sflow)), "{line}");
+    assert!(line.contains("(queue drops 0)"), "{line}");
+    assert!(out.contains(&format!("Flows: {}\n", v9 + sflow)), "{out}");
+    assert!(out.contains(": 0 bad"), "{out}");
+}

@@ -90,6 +90,13 @@ pub fn parse_time_ms(s: &str) -> anyhow::Result<i64> {
     )
 }
 
+/// Milliseconds since the epoch, now.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 /// `YYYY-MM-DD hh:mm:ss` (UTC) for seconds since the epoch.
 pub fn fmt_time_s(s: i64) -> String {
     DateTime::<Utc>::from_timestamp(s, 0)

@@ -165,6 +165,11 @@ pub fn run(args: &CollectArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .try_init();
+    // Signals first: whoever reads "listening on" may signal at once.
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, stop.clone()).context("installing signal handlers")?;
+    }
     let cfg = args.config()?;
     let collector = Collector::build(cfg)?;
     for (a, kind) in collector.local_addrs() {
@@ -174,10 +179,6 @@ pub fn run(args: &CollectArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         writeln!(out, "metrics on http://{m}/metrics")?;
     }
     out.flush()?;
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        signal_hook::flag::register(sig, stop.clone()).context("installing signal handlers")?;
-    }
     if let Some(d) = &args.duration {
         let ms = parse_duration_ms(d).context("--duration")?;
         let s = stop.clone();

@@ -1,29 +1,41 @@
-//! `weir demo`: the built-in default job. Generates a day of synthetic
-//! flows (with a slammer outbreak) and inspects them.
+//! `weir demo`: the built-in default job, the whole path on one machine.
+//! A collector listens on loopback with short slots; two exporters (NetFlow
+//! v9 and sFlow, driven by the synthetic generator) send to it for a short
+//! while; the collector is stopped and the files it wrote are inspected.
 
 use std::io::Write;
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use clap::Args;
+use weir_collect::send::{Format, Pace, SendOptions, send};
+use weir_collect::{CollectConfig, Collector, Input};
+use weir_gen::{GenConfig, Generator};
 
-use super::gen_cmd::{GenArgs, generate};
 use super::inspect::{InspectArgs, run as inspect};
+use crate::units::{parse_duration_ms, parse_rate};
 
 const MARKER: &str = ".weir-demo";
 
 /// Arguments of `weir demo`.
 #[derive(Debug, Clone, Args)]
 pub struct DemoArgs {
-    /// Where to put the demo data (replaced on every run).
+    /// Where the collector writes (replaced on every run).
     #[arg(long, default_value = "weir-demo")]
     pub dir: PathBuf,
-    /// Mean flows per second to generate.
-    #[arg(long, default_value = "200/s")]
+    /// NetFlow v9 flows per second the synthetic exporter sends.
+    #[arg(long, default_value = "20k/s")]
     pub rate: String,
-    /// How much time to generate.
-    #[arg(long, default_value = "1d")]
+    /// How long the exporters send.
+    #[arg(long, default_value = "20s")]
     pub duration: String,
+    /// Slot length of the collector in seconds (short, to show rotation).
+    #[arg(long, default_value_t = 5)]
+    pub slot: u32,
 }
 
 /// Runs `weir demo`.
@@ -39,39 +51,68 @@ pub fn run(args: &DemoArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     }
     std::fs::create_dir_all(&args.dir)?;
     std::fs::write(args.dir.join(MARKER), b"made by weir demo; removed by the next run\n")?;
-    let g = GenArgs {
-        dir: Some(args.dir.clone()),
-        net: Default::default(),
-        seed: 1,
-        start: Some("2024-03-04T00:00".into()),
-        duration: args.duration.clone(),
-        rate: args.rate.clone(),
-        ipv6_share: 0.1,
-        slammer: Some("2024-03-04T09:00+20m".into()),
-        slammer_rate: "2000/s".into(),
-        slot_secs: weir_store::DEFAULT_SLOT_SECS,
-        layout: 1,
-        ident: "demo".into(),
-        zstd: weir_store::DEFAULT_ZSTD_LEVEL,
-        block_rows: weir_store::DEFAULT_BLOCK_ROWS,
+    let rate = parse_rate(&args.rate).context("--rate")?;
+    let duration_ms = parse_duration_ms(&args.duration).context("--duration")?;
+
+    let mut cfg = CollectConfig::new(&args.dir);
+    cfg.input = Input::Sockets {
+        netflow: vec!["127.0.0.1:0".parse()?],
+        sflow: vec!["127.0.0.1:0".parse()?],
+        rcvbuf: Some(8 << 20),
     };
+    cfg.slot_secs = args.slot.max(1);
+    cfg.ident = "demo".into();
+    let collector = Collector::build(cfg)?;
+    let addrs = collector.local_addrs();
+    let find = |kind: &str| -> anyhow::Result<SocketAddr> {
+        addrs.iter().find(|(_, k)| *k == kind).map(|(a, _)| *a).context("listener missing")
+    };
+    let (netflow, sflow) = (find("netflow")?, find("sflow")?);
     writeln!(
         out,
-        "weir demo: generating {} of flows at {} into {} ...",
-        args.duration,
-        args.rate,
+        "weir demo: collector on {netflow} (NetFlow/IPFIX) and {sflow} (sFlow), {} s slots, writing {}",
+        args.slot,
         args.dir.display()
     )?;
-    let t0 = std::time::Instant::now();
-    let r = generate(&g)?;
-    let secs = t0.elapsed().as_secs_f64();
     writeln!(
         out,
-        "generated {} flows in {} files ({:.1} bytes/flow) in {:.1} s; a slammer outbreak runs 09:00-09:20 UTC\n",
-        r.flows,
-        r.files.len(),
-        r.bytes as f64 / r.flows.max(1) as f64,
-        secs
+        "           sending {} of synthetic traffic: NetFlow v9 at {rate:.0} flows/s, sFlow at {:.0} samples/s",
+        args.duration,
+        rate / 10.0
+    )?;
+    out.flush()?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let running = {
+        let stop = stop.clone();
+        std::thread::spawn(move || collector.run(stop))
+    };
+    let now = crate::units::now_ms();
+    let exporter = |seed: u64, rate: f64, target: SocketAddr, format: Format| {
+        std::thread::spawn(move || {
+            let cfg = GenConfig { seed, start_ms: now, duration_ms, rate, ..GenConfig::default() };
+            let mut opts = SendOptions::new(target, format);
+            opts.pace = Pace::rate(rate);
+            send(Generator::new(cfg), &opts, &AtomicBool::new(false))
+        })
+    };
+    let v9 = exporter(1, rate, netflow, Format::V9);
+    let sf = exporter(2, rate / 10.0, sflow, Format::Sflow);
+    let v9 = v9.join().map_err(|_| anyhow::anyhow!("v9 sender panicked"))??;
+    let sf = sf.join().map_err(|_| anyhow::anyhow!("sFlow sender panicked"))??;
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, Ordering::Relaxed);
+    let report = running.join().map_err(|_| anyhow::anyhow!("collector panicked"))??;
+    writeln!(
+        out,
+        "sent {} v9 flows in {} datagrams and {} sFlow samples in {} datagrams; the collector stored {} flows in {} files (queue drops {})\n",
+        v9.flows,
+        v9.datagrams,
+        sf.flows,
+        sf.datagrams,
+        report.flows,
+        report.files.len(),
+        report.queue_drops
     )?;
     inspect(
         &InspectArgs { paths: vec![args.dir.clone()], verify: true, files: false, blocks: false },
