@@ -191,7 +191,9 @@ impl Collector {
         let result = match &cfg.input {
             Input::Capture(path) => w.run_capture(path, &stop),
             Input::Sockets { .. } => {
-                let (tx, rx) = mpsc::sync_channel::<Received>(cfg.queue_datagrams.max(1));
+                let (tx, rx) = mpsc::sync_channel::<Vec<Received>>(
+                    (cfg.queue_datagrams / listen::BATCH).max(1),
+                );
                 let drops: DropMap = Arc::new(Mutex::new(HashMap::new()));
                 let repeaters = Arc::new(cfg.repeaters.clone());
                 let mut threads = Vec::new();
@@ -215,8 +217,10 @@ impl Collector {
                     let _ = t.join();
                 }
                 // Datagrams still queued were received: decode them too.
-                while let Ok(item) = rx.try_recv() {
-                    w.process(item);
+                while let Ok(batch) = rx.try_recv() {
+                    for item in batch {
+                        w.process(item);
+                    }
                 }
                 w.drain_drops(&drops);
                 w.report.queue_drops = self
@@ -280,7 +284,7 @@ impl Sink for SlotSink<'_> {
 impl Worker {
     fn run_sockets(
         &mut self,
-        rx: &mpsc::Receiver<Received>,
+        rx: &mpsc::Receiver<Vec<Received>>,
         stop: &AtomicBool,
         drops: &DropMap,
         listeners: &[(Listener, &'static str)],
@@ -292,9 +296,11 @@ impl Worker {
         let mut last_cut = Instant::now();
         while !stop.load(Ordering::Relaxed) {
             match rx.recv_timeout(TICK) {
-                Ok(item) => {
-                    self.rotate_if_due(item.received_ms, drops);
-                    self.process(item);
+                Ok(batch) => {
+                    for item in batch {
+                        self.rotate_if_due(item.received_ms, drops);
+                        self.process(item);
+                    }
                 }
                 Err(RecvTimeoutError::Timeout) => self.rotate_if_due(listen::now_ms(), drops),
                 Err(RecvTimeoutError::Disconnected) => break,

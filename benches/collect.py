@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""Collector benchmark: weir collect vs nfcapd 1.7.1, fed by the same generator.
+
+For each collector and each offered rate, starts the collector on loopback,
+sends `weir gen --send` traffic for a fixed time, stops the collector with
+SIGTERM, and reports flows sent, flows stored, loss and the collector's CPU
+(user + system, from /proc/<pid>/stat) as a share of one core. The highest
+rate with zero loss is the result; CPU per 1 M flows/s is CPU share divided
+by the rate in millions.
+
+Usage: python3 benches/collect.py [--rates 100k,250k,500k,1M] [--seconds 10]
+Needs: cargo build --release -p weir-cli; nfcapd/nfdump (apt-get install -y nfdump).
+Prints a Markdown table (pasted into docs/PERFORMANCE.md).
+"""
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WEIR = os.path.join(ROOT, "target", "release", "weir")
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    # utime, stime are fields 14 and 15 (1-based) of the whole line
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def rate_value(s):
+    m = re.fullmatch(r"([0-9.]+)([kM]?)", s)
+    return float(m.group(1)) * {"": 1, "k": 1e3, "M": 1e6}[m.group(2)]
+
+
+def stored_weir(d):
+    out = subprocess.run([WEIR, "inspect", d], capture_output=True, text=True).stdout
+    m = re.search(r"^Flows: (\d+)$", out, re.M)
+    return int(m.group(1)) if m else 0
+
+
+def stored_nfcapd(d):
+    total = 0
+    for root, _, files in os.walk(d):
+        for f in files:
+            if f.startswith("nfcapd.") and not f.startswith("nfcapd.current"):
+                out = subprocess.run(["nfdump", "-r", os.path.join(root, f), "-I"], capture_output=True, text=True).stdout
+                m = re.search(r"^Flows: (\d+)$", out, re.M)
+                total += int(m.group(1)) if m else 0
+    return total
+
+
+def run_one(tool, fmt, rate, seconds, port):
+    d = tempfile.mkdtemp(prefix=f"bench-{tool}-")
+    if tool == "weir":
+        key = "--sflow" if fmt == "sflow" else "--netflow"
+        cmd = [WEIR, "collect", "-w", d, key, f"127.0.0.1:{port}", "-t", "60", "-B", str(16 << 20), "--log", "warn"]
+    else:
+        cmd = ["nfcapd", "-b", "127.0.0.1", "-p", str(port), "-w", d, "-t", "60", "-B", str(16 << 20)]
+        if tool == "nfcapd-lz4":
+            cmd.append("-y")
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)
+    c0 = cpu_seconds(proc.pid)
+    t0 = time.time()
+    send = subprocess.run(
+        [WEIR, "gen", "--send", f"127.0.0.1:{port}", "--format", fmt, "--rate", f"{int(rate)}/s", "--duration", f"{seconds}s"],
+        capture_output=True, text=True,
+    )
+    time.sleep(1.0)
+    c1 = cpu_seconds(proc.pid)
+    wall = time.time() - t0
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    m = re.search(r"sent (\d+) flows", send.stdout)
+    sent = int(m.group(1)) if m else 0
+    achieved = re.search(r"\(([0-9.]+) flows/s\)", send.stdout)
+    stored = stored_weir(d) if tool == "weir" else stored_nfcapd(d)
+    size = sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(d) for f in fs)
+    shutil.rmtree(d, ignore_errors=True)
+    cpu = (c1 - c0) / wall
+    return sent, stored, float(achieved.group(1)) if achieved else 0.0, cpu, size
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rates", default="250k,500k,1M,1.5M,2M")
+    ap.add_argument("--sflow-rates", default="100k,200k,400k")
+    ap.add_argument("--seconds", type=int, default=10)
+    a = ap.parse_args()
+    if not os.path.exists(WEIR):
+        sys.exit("build first: cargo build --release -p weir-cli")
+    tools = ["weir"] + (["nfcapd", "nfcapd-lz4"] if shutil.which("nfcapd") else [])
+    print("| collector | format | offered flows/s | achieved flows/s | sent | stored | lost | CPU (share of one core) | CPU per 1 M flows/s | bytes/flow on disk |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    port = 39000
+    plan = [(fmt, r) for fmt, rates in (("v9", a.rates), ("sflow", a.sflow_rates)) for r in rates.split(",")]
+    for fmt, r in plan:
+        for tool in tools:
+            if fmt == "sflow" and tool.startswith("nfcapd"):
+                continue  # nfcapd does not read sFlow; sfcapd is not in Debian's nfdump package
+            port += 1
+            sent, stored, achieved, cpu, size = run_one(tool, fmt, rate_value(r), a.seconds, port)
+            per_m = cpu / (achieved / 1e6) if achieved else 0.0
+            bpf = size / stored if stored else 0.0
+            print(f"| {tool} | {fmt} | {r} | {achieved:,.0f} | {sent:,} | {stored:,} | {sent - stored:,} | {cpu * 100:.1f} % | {per_m * 100:.1f} % | {bpf:.1f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
