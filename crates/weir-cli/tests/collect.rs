@@ -422,3 +422,41 @@ fn kill_9_then_restart_recovers_the_open_slot() {
     assert_eq!(recovered.info().ident, "crashy");
     assert_eq!(rows(dir.path()).len(), kept);
 }
+
+/// An IPv6 listener receives from an IPv6 exporter; the exporter's address
+/// is stored in every flow and in the footer.
+#[test]
+fn ipv6_listener_and_exporter() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_weir"));
+    cmd.args([
+        "collect",
+        "-w",
+        dir.path().to_str().unwrap(),
+        "--netflow",
+        "[::1]:0",
+        "-t",
+        "3600",
+        "-S",
+        "0",
+        "--log",
+        "warn",
+    ])
+    .stdout(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let addr: SocketAddr = line.split_whitespace().nth(2).unwrap().parse().unwrap();
+    assert!(addr.is_ipv6(), "{line}");
+    let r = Running { child, netflow: addr, sflow: addr, metrics: None, stdout };
+    let sock = UdpSocket::bind("[::1]:0").unwrap();
+    sock.send_to(&v5_datagram(0, 5), r.netflow).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let out = stop(r);
+    assert!(out.contains(" 5 flows into 1 files"), "{out}");
+    let recs = rows(dir.path());
+    assert_eq!(recs.len(), 5);
+    let v6 = weir_record::ip_to_u128("::1".parse().unwrap());
+    assert!(recs.iter().all(|f| f.exporter_addr == Some(v6)));
+}
