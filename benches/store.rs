@@ -53,7 +53,8 @@ fn bench_store(c: &mut Criterion) {
     let recs = flows();
     let dir = tempfile::tempdir().unwrap();
     for (label, comp) in [
-        ("zstd 3 (default)", Compression::Zstd(3)),
+        ("zstd 1 (default)", Compression::Zstd(1)),
+        ("zstd 3", Compression::Zstd(3)),
         ("zstd 19", Compression::Zstd(19)),
         ("none", Compression::None),
     ] {
@@ -68,8 +69,8 @@ fn bench_store(c: &mut Criterion) {
     let mut g = c.benchmark_group("store");
     g.throughput(Throughput::Elements(FLOWS as u64));
     g.sample_size(10).measurement_time(Duration::from_secs(8)).warm_up_time(Duration::from_secs(1));
-    g.bench_function("write 1M flows zstd 3 from records", |b| {
-        b.iter(|| write(dir.path(), "w", &recs, Compression::Zstd(3)));
+    g.bench_function("write 1M flows zstd 1 from records", |b| {
+        b.iter(|| write(dir.path(), "w", &recs, Compression::Zstd(1)));
     });
     // The collector's path: decoders fill column batches directly.
     let batches: Vec<_> = recs
@@ -80,7 +81,7 @@ fn bench_store(c: &mut Criterion) {
             b.finish()
         })
         .collect();
-    g.bench_function("write 1M flows zstd 3 from column batches", |b| {
+    g.bench_function("write 1M flows zstd 1 from column batches", |b| {
         b.iter(|| {
             let path = dir.path().join("wb");
             let _ = std::fs::remove_file(&path);
@@ -91,7 +92,7 @@ fn bench_store(c: &mut Criterion) {
             w.finish().unwrap()
         });
     });
-    let path = write(dir.path(), "scan", &recs, Compression::Zstd(3));
+    let path = write(dir.path(), "scan", &recs, Compression::Zstd(1));
     let file = SlotFile::open(&path).unwrap();
     g.bench_function("scan 1 column (dst_port) 1M flows", |b| {
         let mut reader = ChunkReader::new();

@@ -21,9 +21,13 @@ use crate::layout::with_seq;
 /// and a writer holds only a few MiB per open slot.
 pub const DEFAULT_BLOCK_ROWS: usize = 32_768;
 
-/// zstd level unless told otherwise: zstd's own default, fast enough to
-/// write well over 2 M flows/s on one core.
-pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
+/// zstd level unless told otherwise. After the column encodings (FOR,
+/// deltas, dictionaries, byte planes) zstd mostly entropy-codes, and level 1
+/// gives the same size as level 3 on generated and collected traffic
+/// (19.1 vs 19.2 bytes/flow) for about 11 % of a core less per 1 M flows/s
+/// in the collector (docs/PERFORMANCE.md). Higher levels pay off only for
+/// archives (level 19: about 9 % smaller).
+pub const DEFAULT_ZSTD_LEVEL: i32 = 1;
 
 /// Block compression.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
