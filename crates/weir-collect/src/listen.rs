@@ -132,7 +132,11 @@ pub(crate) fn spawn(
                     if (slept && got == 0) || stop.load(Ordering::Relaxed) {
                         break;
                     }
-                    std::thread::sleep(POLL_INTERVAL);
+                    // A round that found a lot means the socket fills faster
+                    // than we sleep: drain again at once instead.
+                    if got < BATCH {
+                        std::thread::sleep(POLL_INTERVAL);
+                    }
                     slept = true;
                 }
                 let _ = socket.set_nonblocking(false);
