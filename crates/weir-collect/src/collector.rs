@@ -94,6 +94,10 @@ pub struct Collector {
 /// no datagram arrives.
 const TICK: Duration = Duration::from_millis(100);
 
+/// Unknown exporters counted one by one; the rest are counted together
+/// under `::` (their addresses may be spoofed).
+const MAX_UNKNOWN_EXPORTERS: usize = 4096;
+
 /// Rows buffered for longer than this are written as a block even if the
 /// block is not full: a crash (kill -9) loses at most this much of a slow
 /// source's flows. Busy sources fill 32 768-row blocks long before.
@@ -389,7 +393,15 @@ impl Worker {
         self.report.datagrams += 1;
         let ip = item.src.ip();
         let Some(id) = self.sources.resolve(ip) else {
-            *self.unknown.entry(ip).or_default() += 1;
+            // Source addresses can be spoofed: past the bound, unknown
+            // exporters are counted under the unspecified address.
+            let key =
+                if self.unknown.len() >= MAX_UNKNOWN_EXPORTERS && !self.unknown.contains_key(&ip) {
+                    IpAddr::from([0u8; 16])
+                } else {
+                    ip
+                };
+            *self.unknown.entry(key).or_default() += 1;
             self.report.unknown_exporter_datagrams += 1;
             return;
         };

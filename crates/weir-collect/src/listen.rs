@@ -169,7 +169,13 @@ fn hand_off(
             stats.queue_drops.fetch_add(n, Ordering::Relaxed);
             if let Ok(mut m) = drops.lock() {
                 for r in &lost {
-                    *m.entry(r.src.ip()).or_default() += 1;
+                    // Bounded like every map keyed by addresses from the wire.
+                    let ip = if m.len() >= 4096 && !m.contains_key(&r.src.ip()) {
+                        IpAddr::from([0u8; 16])
+                    } else {
+                        r.src.ip()
+                    };
+                    *m.entry(ip).or_default() += 1;
                 }
             }
         }

@@ -211,6 +211,15 @@ impl OpenSlot {
         domain: u32,
         sysid: u16,
     ) -> &mut ExporterStats {
+        // Domains come from the wire: past the bound, new ones share the
+        // exporter's overflow entry (as the decoder's accounts do).
+        let domain = if self.exporters.len() >= weir_decode::MAX_ACCOUNTS
+            && !self.exporters.contains_key(&(ip, version, domain))
+        {
+            weir_decode::OVERFLOW_DOMAIN
+        } else {
+            domain
+        };
         self.exporters.entry((ip, version, domain)).or_insert_with(|| ExporterStats {
             addr: ip_to_u128(ip),
             sysid,

@@ -77,6 +77,16 @@ impl Account {
     }
 }
 
+/// Most accounts kept. Hostile or broken exporters can invent a new
+/// observation domain in every datagram; past this many accounts, new keys
+/// share one overflow account per exporter address and protocol (domain
+/// [`OVERFLOW_DOMAIN`]), so memory stays bounded and nothing goes uncounted.
+/// Real deployments have a few hundred exporter/domain pairs.
+pub const MAX_ACCOUNTS: usize = 16_384;
+
+/// Domain of the overflow account of an exporter (see [`MAX_ACCOUNTS`]).
+pub const OVERFLOW_DOMAIN: u32 = u32::MAX;
+
 /// All accounts, with sysids handed out in order of first appearance.
 #[derive(Debug, Default)]
 pub struct Accounts {
@@ -84,9 +94,17 @@ pub struct Accounts {
 }
 
 impl Accounts {
-    /// The account of `key`, created (with the next sysid) if new.
+    /// The account of `key`, created (with the next sysid) if new; once
+    /// [`MAX_ACCOUNTS`] exist, new keys land in their exporter's overflow
+    /// account.
     pub fn entry(&mut self, key: AccountKey) -> &mut Account {
-        let next = self.map.len() as u16 + 1;
+        let key = if self.map.len() >= MAX_ACCOUNTS && !self.map.contains_key(&key) {
+            AccountKey { domain: OVERFLOW_DOMAIN, ..key }
+        } else {
+            key
+        };
+        // sysids are u16; the overflow accounts beyond that share the last.
+        let next = (self.map.len() + 1).min(u16::MAX as usize) as u16;
         self.map.entry(key).or_insert_with(|| Account { sysid: next, ..Default::default() })
     }
 
@@ -164,5 +182,26 @@ impl Account {
             self.first_ms = t;
         }
         self.last_ms = self.last_ms.max(t);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accounts_stay_bounded_under_random_domains() {
+        let mut acc = Accounts::default();
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        for d in 0..(MAX_ACCOUNTS as u32 + 5_000) {
+            acc.entry(AccountKey { exporter: ip, protocol: Some(Protocol::Ipfix), domain: d })
+                .datagrams += 1;
+        }
+        assert_eq!(acc.len(), MAX_ACCOUNTS + 1, "one overflow account on top");
+        let total: u64 = acc.iter().map(|(_, a)| a.datagrams).sum();
+        assert_eq!(total, MAX_ACCOUNTS as u64 + 5_000, "nothing goes uncounted");
+        let over =
+            AccountKey { exporter: ip, protocol: Some(Protocol::Ipfix), domain: OVERFLOW_DOMAIN };
+        assert_eq!(acc.iter().find(|(k, _)| **k == over).unwrap().1.datagrams, 5_000);
     }
 }

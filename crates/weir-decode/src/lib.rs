@@ -44,7 +44,7 @@ pub mod packet;
 pub mod pcap;
 mod sflow;
 
-pub use account::{Account, AccountKey, Accounts};
+pub use account::{Account, AccountKey, Accounts, MAX_ACCOUNTS, OVERFLOW_DOMAIN};
 pub use error::{DecodeError, ErrorKind};
 pub use event::{CounterSample, Event, HeaderInfo, OptionsRecord, TemplateField, TemplateInfo};
 
