@@ -7,76 +7,14 @@
 //! removes fields, `ident = "..."` sets the file ident (default `weir`).
 //! A record may also be given by name alone.
 
+mod support;
+
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+
+use support::{build, data_dir};
 
 use weir_filter::Filter;
-use weir_record::{BatchBuilder, BlockStats, Field, FieldType, FlowRecord, ip_to_u128};
-
-fn data_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/filter")
-}
-
-fn iso_ms(s: &str) -> u64 {
-    // Accept through the filter's own time syntax so the notation is one.
-    let f = Filter::parse(&format!("first seen {s}")).expect("time");
-    match f.expr() {
-        weir_filter::Expr::Predicate(weir_filter::Predicate::Compare { value, .. }) => {
-            *value as u64
-        }
-        e => panic!("unexpected {e:?}"),
-    }
-}
-
-fn mac(s: &str) -> u128 {
-    s.split([':', '-']).fold(0u128, |v, b| v << 8 | u128::from_str_radix(b, 16).expect("mac"))
-}
-
-struct Rec {
-    rec: FlowRecord,
-    ident: String,
-}
-
-fn build(v: &toml::Value, named: &BTreeMap<String, Rec>, what: &str) -> Rec {
-    if let Some(name) = v.as_str() {
-        let r = named.get(name).unwrap_or_else(|| panic!("{what}: unknown record {name}"));
-        return Rec { rec: r.rec.clone(), ident: r.ident.clone() };
-    }
-    let t = v.as_table().unwrap_or_else(|| panic!("{what}: record must be a table or a name"));
-    let mut out = match t.get("base").and_then(|b| b.as_str()) {
-        Some(b) => {
-            let r = named.get(b).unwrap_or_else(|| panic!("{what}: unknown base {b}"));
-            Rec { rec: r.rec.clone(), ident: r.ident.clone() }
-        }
-        None => Rec { rec: FlowRecord::default(), ident: "weir".to_string() },
-    };
-    for (k, val) in t {
-        match k.as_str() {
-            "base" => {}
-            "ident" => out.ident = val.as_str().expect("ident string").to_string(),
-            "clear" => {
-                for f in val.as_array().expect("clear list") {
-                    let f: Field = f.as_str().expect("field name").parse().expect("field");
-                    out.rec.clear(f);
-                }
-            }
-            name => {
-                let f: Field = name.parse().unwrap_or_else(|e| panic!("{what}: {e}"));
-                let value = match (val, f.info().ty) {
-                    (toml::Value::Integer(i), _) => *i as u128,
-                    (toml::Value::String(s), FieldType::Ip) => {
-                        ip_to_u128(s.parse().unwrap_or_else(|_| panic!("{what}: bad ip {s}")))
-                    }
-                    (toml::Value::String(s), FieldType::Mac) => mac(s),
-                    (toml::Value::String(s), FieldType::TimeMs) => u128::from(iso_ms(s)),
-                    (other, _) => panic!("{what}: bad value for {name}: {other}"),
-                };
-                out.rec.set(f, value);
-            }
-        }
-    }
-    out
-}
+use weir_record::{BatchBuilder, BlockStats, FlowRecord};
 
 fn stats_of(r: &FlowRecord) -> BlockStats {
     let mut b = BatchBuilder::default();

@@ -2,116 +2,12 @@
 //! holding a row that the reference evaluator matches; `fields()` lists every
 //! column the evaluator reads; the parser never panics.
 
+mod support;
+
 use proptest::prelude::*;
+use support::{ATOMS, filter_text, record};
 use weir_filter::Filter;
-use weir_record::{BatchBuilder, BlockStats, Field, FlowRecord, ip_to_u128};
-
-const ADDRS: [&str; 6] =
-    ["10.0.0.1", "10.0.1.7", "192.168.1.5", "8.8.8.8", "2001:db8::1", "fe80::1"];
-
-fn addr(i: usize) -> u128 {
-    ip_to_u128(ADDRS[i % ADDRS.len()].parse().unwrap())
-}
-
-prop_compose! {
-    fn record()(
-        proto in prop::sample::select(vec![0u8, 1, 6, 17, 58]),
-        ports in (0u16..5, 0u16..5),
-        flags in 0u8..64,
-        counts in (0u64..20, 0u64..3000),
-        times in (0u64..5000, 0u64..20000),
-        src in prop::option::of(0usize..6),
-        dst in prop::option::of(0usize..6),
-        opt in (
-            prop::option::of(0u32..4),
-            prop::option::of(0u32..4),
-            prop::option::of(0u16..3),
-            prop::option::of(0u8..30),
-            prop::option::of(0u64..4),
-            prop::option::of(0u32..(64 << 4)),
-            prop::option::of(0u8..2),
-            prop::option::of(0u8..3),
-        ),
-    ) -> FlowRecord {
-        let port_values = [0u16, 53, 80, 443, 769];
-        let (src_as, dst_as, vlan, tos, flows, mpls, dir, eng) = opt;
-        FlowRecord {
-            proto,
-            src_port: port_values[ports.0 as usize],
-            dst_port: port_values[ports.1 as usize],
-            tcp_flags: flags,
-            packets: counts.0,
-            bytes: counts.1,
-            first: 1_000_000 + times.0,
-            last: 1_000_000 + times.0 + times.1,
-            src_addr: src.map(addr),
-            dst_addr: dst.map(addr),
-            src_as,
-            dst_as,
-            src_vlan: vlan,
-            dst_tos: tos,
-            flows,
-            mpls1: mpls,
-            mpls2: mpls.map(|m| m | 1),
-            direction: dir,
-            engine_type: eng,
-            ..Default::default()
-        }
-    }
-}
-
-const ATOMS: &[&str] = &[
-    "any",
-    "ipv4",
-    "ipv6",
-    "proto tcp",
-    "proto udp",
-    "proto icmp",
-    "port 80",
-    "src port 53",
-    "dst port > 100",
-    "port in [53 443]",
-    "port < 80",
-    "icmp-type 3",
-    "icmp-code 1",
-    "ip 10.0.0.1",
-    "src ip 8.8.8.8",
-    "dst ip 2001:db8::1",
-    "net 10.0.0.0/16",
-    "dst net 192.168.0.0/16",
-    "ip in [8.8.8.8 fe80::/10]",
-    "net 10.0.0.0 255.255.0.0",
-    "flags S",
-    "flags =SA",
-    "flags > 10",
-    "packets > 10",
-    "bytes < 1000",
-    "bytes 0",
-    "duration > 10000",
-    "duration 0",
-    "pps > 2",
-    "bps < 500",
-    "bpp > 100",
-    "as 0",
-    "src as 2",
-    "dst as > 1",
-    "as in [1 3]",
-    "vlan 1",
-    "src vlan 0",
-    "dst tos > 10",
-    "flows 2",
-    "flows > 1",
-    "mpls label1 3",
-    "mpls label2 < 10",
-    "mpls exp1 2",
-    "mpls eos 5",
-    "mpls any 7",
-    "flowdir egress",
-    "engine-type 1",
-    "first seen > 1970-01-01T00:00:02",
-    "last seen < 1970-01-01T00:00:10",
-    "ident weir",
-];
+use weir_record::{BatchBuilder, BlockStats, Field, FlowRecord};
 
 const TOKENS: &[&str] = &[
     "and",
@@ -209,18 +105,6 @@ const TOKENS: &[&str] = &[
     "foo",
     "ä",
 ];
-
-fn filter_text() -> impl Strategy<Value = String> {
-    let leaf = prop::sample::select(ATOMS).prop_map(str::to_string);
-    leaf.prop_recursive(4, 16, 3, |inner| {
-        prop_oneof![
-            inner.clone().prop_map(|a| format!("not {a}")),
-            inner.clone().prop_map(|a| format!("not ({a})")),
-            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a}) and ({b})")),
-            (inner.clone(), inner).prop_map(|(a, b)| format!("({a}) or ({b})")),
-        ]
-    })
-}
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
