@@ -150,33 +150,36 @@ pub(crate) fn proto_by_name(name: &str) -> Option<u8> {
     PROTOCOLS.iter().find(|(n, _)| n.to_ascii_lowercase().starts_with(&lower)).map(|(_, p)| *p)
 }
 
-/// Forwarding status names and codes, as nfdump defines them (its
-/// `fwdStatusList`: reason codes without RFC 7270's two status bits, except
-/// for the terminate group).
+/// Forwarding status names (nfdump's) and the codes they stand for in the
+/// stored `fwd_status` column: the raw IPFIX/NetFlow v9 element 89 byte
+/// (RFC 7270: bits 7-6 status — 01 forwarded, 10 dropped, 11 consumed —
+/// bits 5-0 reason), which is what exporters send and decoders store.
+/// nfdump maps the same names to codes of its own (`Forw` 1, `DbadTTL` 25,
+/// `Term` 128) that do not match the raw byte; see docs/NFDUMP.md.
 pub(crate) const FWD_STATUS: &[(&str, u8)] = &[
     ("Ukwn", 0),
-    ("Forw", 1),
-    ("Frag", 2),
-    ("Drop", 16),
-    ("DaclD", 17),
-    ("Daclp", 18),
-    ("Noroute", 19),
-    ("Dadj", 20),
-    ("Dfrag", 21),
-    ("Dbadh", 22),
-    ("Dbadtlen", 23),
-    ("Dbadhlen", 24),
-    ("DbadTTL", 25),
-    ("Dpolicy", 26),
-    ("Dwred", 27),
-    ("Drpf", 28),
-    ("Dforus", 29),
-    ("DbadOf", 30),
-    ("Dhw", 31),
-    ("Term", 128),
-    ("Tadj", 129),
-    ("TincAdj", 130),
-    ("Tforus", 131),
+    ("Forw", 64),
+    ("Frag", 65),
+    ("Drop", 128),
+    ("DaclD", 129),
+    ("Daclp", 130),
+    ("Noroute", 131),
+    ("Dadj", 132),
+    ("Dfrag", 133),
+    ("Dbadh", 134),
+    ("Dbadtlen", 135),
+    ("Dbadhlen", 136),
+    ("DbadTTL", 137),
+    ("Dpolicy", 138),
+    ("Dwred", 139),
+    ("Drpf", 140),
+    ("Dforus", 141),
+    ("DbadOf", 142),
+    ("Dhw", 143),
+    ("Term", 192),
+    ("Tadj", 193),
+    ("TincAdj", 194),
+    ("Tforus", 195),
 ];
 
 /// The forwarding status code for a name (case-insensitive).
