@@ -23,7 +23,7 @@ use crate::slots::{FinishStats, Finished, OpenSlot, OpenSlots, SourceId, Sources
 #[non_exhaustive]
 pub enum CollectError {
     /// A listen address could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Bind {
         /// The address.
         addr: SocketAddr,
@@ -48,7 +48,7 @@ pub enum CollectError {
         message: String,
     },
     /// Any other I/O problem (pid file, threads, metrics socket).
-    #[error("{what}: {source}")]
+    #[error("{what}")]
     Io {
         /// What was being done.
         what: String,

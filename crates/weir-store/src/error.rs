@@ -49,7 +49,7 @@ pub enum ErrorKind {
     #[error("corrupt {0}")]
     Corrupt(String),
     /// The final name is taken and the writer was told not to replace it.
-    #[error("refusing to overwrite existing slot file {0}")]
+    #[error("refusing to overwrite an existing slot file")]
     Exists(PathBuf),
     /// The caller asked for something the file does not have.
     #[error("{0}")]
@@ -64,8 +64,8 @@ pub struct StoreError {
     pub path: PathBuf,
     /// Byte offset of the structure that is wrong, if known.
     pub offset: Option<u64>,
-    /// What went wrong.
-    #[source]
+    /// What went wrong (already part of the message, so not a `source`:
+    /// error chains would print it twice).
     pub kind: ErrorKind,
 }
 
