@@ -449,7 +449,10 @@ impl<'a> Block<'a> {
                 self.rows, e.meta.width
             ))));
         }
-        let reference = if e.meta.enc & 0x0f == codec::KIND_REL {
+        // The reference of a REL chunk: borrowed when the caller already
+        // decoded it (`known`), decoded here (and owned) otherwise.
+        let mut owned_ref: Option<Column> = None;
+        let reference: Option<&[u64]> = if e.meta.enc & 0x0f == codec::KIND_REL {
             let r = e.meta.ref_field;
             let target = self.entries.iter().find(|x| x.field_id == r && r != e.field_id);
             let target = match target {
@@ -461,12 +464,11 @@ impl<'a> Block<'a> {
                 }
             };
             let cached = target.field().and_then(|f| known?.column(f));
-            let decoded = match cached {
-                Some(c) => Some(c.clone()),
-                None => self.decode_entry(target, reader, depth + 1, known)?,
-            };
-            match decoded {
-                Some(Column { values: Values::U64(v), validity: None }) => Some(v),
+            if cached.is_none() {
+                owned_ref = self.decode_entry(target, reader, depth + 1, known)?;
+            }
+            match cached.or(owned_ref.as_ref()) {
+                Some(Column { values: Values::U64(v), validity: None }) => Some(v.as_slice()),
                 _ => {
                     return Err(err(ErrorKind::Corrupt(format!(
                         "column {field} refers to column {r}, which has gaps"
@@ -505,7 +507,7 @@ impl<'a> Block<'a> {
             e.meta.enc,
             e.meta.width,
             e.meta.base,
-            reference.as_deref(),
+            reference,
         )
         .map_err(|d| err(ErrorKind::Corrupt(format!("column {field}: {}", d.0))))?;
         if col.null_count() != e.meta.null_count as usize {
