@@ -233,33 +233,18 @@ impl Template {
     /// A typical IPv4 template: addresses, ports, protocol, flags, ToS,
     /// 64-bit counters, interfaces, AS numbers, masks, next hop, times.
     pub fn ipv4(id: u16, p: TemplateProtocol) -> Template {
-        let mut fields = vec![
-            Field::new(8, 4),
-            Field::new(12, 4),
-            Field::new(7, 2),
-            Field::new(11, 2),
-            Field::new(4, 1),
-            Field::new(6, 1),
-            Field::new(5, 1),
-            Field::new(2, 8),
-            Field::new(1, 8),
-            Field::new(10, 4),
-            Field::new(14, 4),
-            Field::new(16, 4),
-            Field::new(17, 4),
-            Field::new(9, 1),
-            Field::new(13, 1),
-            Field::new(15, 4),
-        ];
+        let mut fields = vec![Field::new(8, 4), Field::new(12, 4)];
+        fields.extend(Template::family_neutral_fields());
+        fields.extend([Field::new(9, 1), Field::new(13, 1), Field::new(15, 4)]);
         fields.extend(time_fields(p));
         Template { id, fields }
     }
 
-    /// The IPv6 counterpart of [`Template::ipv4`].
-    pub fn ipv6(id: u16, p: TemplateProtocol) -> Template {
-        let mut fields = vec![
-            Field::new(27, 16),
-            Field::new(28, 16),
+    /// Ports, protocol, flags, ToS, 64-bit counters, interfaces and AS
+    /// numbers: the part of [`Template::ipv4`] and [`Template::ipv6`] that
+    /// does not depend on the address family.
+    fn family_neutral_fields() -> [Field; 11] {
+        [
             Field::new(7, 2),
             Field::new(11, 2),
             Field::new(4, 1),
@@ -271,10 +256,14 @@ impl Template {
             Field::new(14, 4),
             Field::new(16, 4),
             Field::new(17, 4),
-            Field::new(29, 1),
-            Field::new(30, 1),
-            Field::new(62, 16),
-        ];
+        ]
+    }
+
+    /// The IPv6 counterpart of [`Template::ipv4`].
+    pub fn ipv6(id: u16, p: TemplateProtocol) -> Template {
+        let mut fields = vec![Field::new(27, 16), Field::new(28, 16)];
+        fields.extend(Template::family_neutral_fields());
+        fields.extend([Field::new(29, 1), Field::new(30, 1), Field::new(62, 16)]);
         fields.extend(time_fields(p));
         Template { id, fields }
     }
