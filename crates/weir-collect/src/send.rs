@@ -589,6 +589,54 @@ pub fn send(
     Ok(report)
 }
 
+/// Encodes `flows` into the datagrams [`send`] would send for `opts`, all
+/// at once, with no socket and no pacing (for captures, tests and the
+/// collector's benchmark). Export times follow the flows
+/// ([`ExportClock::Flows`] whatever `opts.clock` says); the sFlow agent is
+/// `opts.agent`, else 127.0.0.1; templates are refreshed every
+/// `opts.template_refresh.datagrams` datagrams (the interval is ignored).
+pub fn encode(flows: &[FlowRecord], opts: &SendOptions) -> Vec<Vec<u8>> {
+    let flows: Vec<FlowRecord> = if opts.format == Format::V5 {
+        flows.iter().filter(|f| is_v4(f)).cloned().collect()
+    } else {
+        flows.to_vec()
+    };
+    let earliest = flows
+        .iter()
+        .map(|f| if f.first > 0 { f.first } else { f.received })
+        .filter(|&t| t > 0)
+        .min()
+        .unwrap_or(0);
+    let boot = opts.boot_ms.unwrap_or(earliest.saturating_sub(3_600_000) / 1000 * 1000);
+    let agent = opts.agent.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    let mut b = Builder::new(opts, boot, agent);
+    let capacity = b.capacity(opts);
+    let mut out = Vec::new();
+    let mut rest = &flows[..];
+    let mut since_templates = 0u32;
+    while !rest.is_empty() {
+        let limit = rest.len().min(capacity);
+        let export_ms = rest[..limit]
+            .iter()
+            .map(|f| if f.received > 0 { f.received } else { f.last })
+            .max()
+            .unwrap_or(0)
+            .div_ceil(1000)
+            * 1000;
+        let refresh = opts.template_refresh.datagrams;
+        let with_templates = out.is_empty() || (refresh > 0 && since_templates >= refresh);
+        if with_templates {
+            since_templates = 0;
+        }
+        since_templates += 1;
+        let mut dg = Vec::with_capacity(opts.max_datagram.max(1500));
+        let n = b.build(&rest[..limit], export_ms, with_templates, &mut dg).max(1);
+        out.push(dg);
+        rest = &rest[n.min(rest.len())..];
+    }
+    out
+}
+
 /// Waits until `due` seconds after `t0`: sleeps for gaps of 200 µs and
 /// more (at most 50 ms at a time, to notice `stop`), yields below.
 /// Returns false if `stop` was set.
