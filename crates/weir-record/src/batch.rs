@@ -222,11 +222,12 @@ pub struct ColumnBuilder<T> {
 }
 
 impl<T: Copy + Default + IntoValues> ColumnBuilder<T> {
-    /// Sets row `row` (the next row) to a present value.
+    /// Sets row `row` (the next row) to a present value. Rows skipped
+    /// since the last value (never pushed, or pushed as `None`) are gaps.
     #[inline]
     pub fn push_value(&mut self, row: usize, v: T) {
         if self.values.len() != row {
-            self.absent_prefix(row);
+            self.fill_gaps(row);
         }
         if self.gaps {
             if row.is_multiple_of(64) {
@@ -237,58 +238,53 @@ impl<T: Copy + Default + IntoValues> ColumnBuilder<T> {
         self.values.push(v);
     }
 
-    /// Sets row `row` (the next row) to a value or a gap.
+    /// Sets row `row` (the next row) to a value or a gap. A gap costs
+    /// nothing here: it is filled in when the next value (or
+    /// [`ColumnBuilder::take`]) comes.
     #[inline]
     pub fn push(&mut self, row: usize, v: Option<T>) {
-        match v {
-            Some(v) => self.push_value(row, v),
-            None => {
-                if !self.values.is_empty() {
-                    self.push_gap(row);
+        if let Some(v) = v {
+            self.push_value(row, v);
+        }
+    }
+
+    /// Rows `values.len()..row` have no value: store them as gaps.
+    #[cold]
+    #[inline(never)]
+    fn fill_gaps(&mut self, row: usize) {
+        let have = self.values.len();
+        debug_assert!(have < row);
+        if self.values.is_empty() {
+            // Only gaps so far: none of them valid.
+            self.validity.clear();
+            self.validity.resize(row.div_ceil(64), 0);
+        } else {
+            if !self.gaps {
+                // Every row so far had a value.
+                self.validity.clear();
+                self.validity.resize(have.div_ceil(64), u64::MAX);
+                if !have.is_multiple_of(64) {
+                    *self.validity.last_mut().expect("non-empty") = (1u64 << (have % 64)) - 1;
                 }
             }
+            self.validity.resize(row.div_ceil(64), 0);
         }
-    }
-
-    #[inline]
-    fn push_gap(&mut self, row: usize) {
-        if !self.gaps {
-            self.start_gaps(row);
-        }
-        if row.is_multiple_of(64) {
-            self.validity.push(0);
-        }
-        self.values.push(T::default());
-    }
-
-    /// First value after `row` rows without one: store those rows as gaps.
-    #[cold]
-    fn absent_prefix(&mut self, row: usize) {
+        self.gaps = true;
         self.values.resize(row, T::default());
-        self.validity.clear();
-        self.validity.resize(row.div_ceil(64), 0);
-        self.gaps = true;
-    }
-
-    /// First gap after `row` rows that all had values: mark them valid.
-    #[cold]
-    fn start_gaps(&mut self, row: usize) {
-        self.validity.clear();
-        self.validity.resize(row.div_ceil(64), u64::MAX);
-        if !row.is_multiple_of(64) {
-            *self.validity.last_mut().expect("non-empty") = (1u64 << (row % 64)) - 1;
-        }
-        self.gaps = true;
     }
 
     /// Takes the column of `rows` rows; `None` if no row has a value.
     pub fn take(&mut self, rows: usize) -> Option<Column> {
-        let gaps = std::mem::replace(&mut self.gaps, false);
         if self.values.is_empty() {
+            self.gaps = false;
             self.validity.clear();
             return None;
         }
-        // Once a column has a value, every later row stores one or a gap.
+        if self.values.len() < rows {
+            // Trailing rows without a value.
+            self.fill_gaps(rows);
+        }
+        let gaps = std::mem::replace(&mut self.gaps, false);
         debug_assert_eq!(self.values.len(), rows);
         let values = std::mem::take(&mut self.values);
         let validity = gaps.then(|| Bitmap::from_words(std::mem::take(&mut self.validity), rows));
