@@ -8,10 +8,35 @@
 //! partial results, and hands the result to a [`Sink`] in a deterministic
 //! order: the same output for 1 thread and N threads.
 //!
+//! Around it: [`select_files`] turns nfdump's `-r`/`-R`/`-M` into a file
+//! list, [`TimeWindow::parse`] reads `-t`, [`parse_agg_keys`],
+//! [`parse_stat_spec`] and [`parse_order`] read `-A`, `-s` and `-O`, and
+//! [`SlotFileSink`] writes results back into a slot file (`-w`).
+//!
 //! This crate formats nothing; printers (`weir-print`) implement [`Sink`].
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod agg;
+mod error;
+mod exec;
+mod keys;
 mod model;
+mod order;
+mod parse;
+mod select;
+mod stats;
+#[cfg(test)]
+mod tests;
+mod write;
 
+pub use error::QueryError;
+pub use exec::{DEFAULT_MEMORY_BUDGET, ExecOptions, Report, execute, execute_with};
 pub use model::*;
+pub use order::order_value;
+pub use parse::{
+    AGG_KEY_NAMES, STAT_ELEMENTS, agg_key_name, parse_agg_keys, parse_order, parse_stat_spec,
+    stat_element,
+};
+pub use select::{InputSpec, select_files};
+pub use write::SlotFileSink;

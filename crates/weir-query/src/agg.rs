@@ -1,0 +1,343 @@
+//! Flow aggregation (`-a`, `-A`, `-b`, `-B`, `-s record`): a compact hash
+//! table keyed by the key components, with no allocation per entry.
+
+use hashbrown::HashTable;
+use weir_record::{Bitmap, Field, FlowBatch, FlowRecord};
+
+use crate::keys::{Col, Comp, mix};
+use crate::model::{AggKey, Bidir};
+
+/// Sums of one aggregated record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AggAcc {
+    pub first: u64,
+    pub last: u64,
+    pub packets: u64,
+    pub bytes: u64,
+    pub out_packets: u64,
+    pub out_bytes: u64,
+    pub flows: u64,
+    pub tcp_flags: u8,
+    /// Whether any merged record had reverse counters.
+    pub has_out: bool,
+    /// Position of the first merged record in file order.
+    pub ord: u64,
+    /// The srcnet/dstnet masks of the first record (for printing).
+    pub masks: [u8; 2],
+}
+
+impl AggAcc {
+    #[inline]
+    fn add(&mut self, o: &AggAcc) {
+        self.first = self.first.min(o.first);
+        self.last = self.last.max(o.last);
+        self.packets = self.packets.saturating_add(o.packets);
+        self.bytes = self.bytes.saturating_add(o.bytes);
+        self.out_packets = self.out_packets.saturating_add(o.out_packets);
+        self.out_bytes = self.out_bytes.saturating_add(o.out_bytes);
+        self.flows = self.flows.saturating_add(o.flows);
+        self.tcp_flags |= o.tcp_flags;
+        self.has_out |= o.has_out;
+        if o.ord < self.ord {
+            self.ord = o.ord;
+            self.masks = o.masks;
+        }
+    }
+
+    /// `o` seen in the reverse direction.
+    #[inline]
+    fn add_reversed(&mut self, o: &AggAcc) {
+        let masks = self.masks;
+        let r = AggAcc {
+            packets: o.out_packets,
+            bytes: o.out_bytes,
+            out_packets: o.packets,
+            out_bytes: o.bytes,
+            ..*o
+        };
+        self.add(&r);
+        self.masks = masks;
+    }
+}
+
+/// The aggregation table.
+pub(crate) struct AggTable {
+    comps: Vec<Comp>,
+    /// For bidirectional aggregation: component `c` of the reverse key is
+    /// component `rev[c]` of the key.
+    rev: Option<Vec<usize>>,
+    width: usize,
+    keys: Vec<u128>,
+    present: Vec<u64>,
+    hashes: Vec<u64>,
+    accs: Vec<AggAcc>,
+    table: HashTable<u32>,
+    scratch: Vec<u128>,
+    scratch_rev: Vec<u128>,
+}
+
+impl AggTable {
+    pub fn new(keys: &[AggKey], bidir: Option<Bidir>) -> AggTable {
+        let comps = Comp::list(keys);
+        let rev = bidir.map(|_| {
+            comps
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    let m = c.mirror();
+                    comps.iter().position(|x| *x == m).unwrap_or(i)
+                })
+                .collect()
+        });
+        let width = comps.len();
+        AggTable {
+            comps,
+            rev,
+            width,
+            keys: Vec::new(),
+            present: Vec::new(),
+            hashes: Vec::new(),
+            accs: Vec::new(),
+            table: HashTable::new(),
+            scratch: vec![0; width],
+            scratch_rev: vec![0; width],
+        }
+    }
+
+    /// The columns aggregation reads.
+    pub fn fields(&self) -> Vec<Field> {
+        let mut v = vec![
+            Field::First,
+            Field::Last,
+            Field::Packets,
+            Field::Bytes,
+            Field::OutPackets,
+            Field::OutBytes,
+            Field::Flows,
+            Field::TcpFlags,
+        ];
+        for c in &self.comps {
+            c.fields(&mut v);
+        }
+        v
+    }
+
+    /// Approximate heap bytes.
+    #[allow(dead_code)]
+    pub fn memory(&self) -> usize {
+        self.keys.capacity() * 16
+            + self.present.capacity() * 8
+            + self.hashes.capacity() * 8
+            + self.accs.capacity() * std::mem::size_of::<AggAcc>()
+            + self.table.capacity() * 5
+    }
+
+    fn hash_key(key: &[u128], present: u64) -> u64 {
+        key.iter().fold(present.wrapping_mul(0x2545_F491_4F6C_DD1D), |h, v| mix(h, *v))
+    }
+
+    fn find(&self, hash: u64, key: &[u128], present: u64) -> Option<usize> {
+        let w = self.width;
+        self.table
+            .find(hash, |&i| {
+                let i = i as usize;
+                self.present[i] == present && self.keys[i * w..(i + 1) * w] == *key
+            })
+            .map(|&i| i as usize)
+    }
+
+    fn insert_new(&mut self, hash: u64, key: &[u128], present: u64, acc: AggAcc) {
+        let idx = self.accs.len() as u32;
+        self.keys.extend_from_slice(key);
+        self.present.push(present);
+        self.hashes.push(hash);
+        self.accs.push(acc);
+        let hashes = &self.hashes;
+        self.table.insert_unique(hash, idx, |&i| hashes[i as usize]);
+    }
+
+    /// Adds one record (key already in `scratch`).
+    fn add_scratch(&mut self, present: u64, acc: &AggAcc) {
+        let key = std::mem::take(&mut self.scratch);
+        self.add_key(&key, present, acc);
+        self.scratch = key;
+    }
+
+    fn add_key(&mut self, key: &[u128], present: u64, acc: &AggAcc) {
+        let hash = Self::hash_key(key, present);
+        if let Some(i) = self.find(hash, key, present) {
+            self.accs[i].add(acc);
+            return;
+        }
+        if let Some(rev) = &self.rev {
+            let mut rkey = std::mem::take(&mut self.scratch_rev);
+            let mut rpresent = 0u64;
+            for (c, &from) in rev.iter().enumerate() {
+                rkey[c] = key[from];
+                if present >> from & 1 == 1 {
+                    rpresent |= 1 << c;
+                }
+            }
+            let rhash = Self::hash_key(&rkey, rpresent);
+            let found = self.find(rhash, &rkey, rpresent);
+            self.scratch_rev = rkey;
+            if let Some(i) = found {
+                self.accs[i].add_reversed(acc);
+                return;
+            }
+        }
+        self.insert_new(hash, key, present, *acc);
+    }
+
+    /// Adds the rows of `batch` set in `sel`; `ord_base` is the file-order
+    /// position of row 0.
+    pub fn add_batch(&mut self, batch: &FlowBatch, sel: &Bitmap, ord_base: u64) {
+        let cols: Vec<[Col<'_>; 2]> = self.comps.iter().map(|c| c.cols(batch)).collect();
+        let first = Col::of(batch, Field::First);
+        let last = Col::of(batch, Field::Last);
+        let packets = Col::of(batch, Field::Packets);
+        let bytes = Col::of(batch, Field::Bytes);
+        let opk = Col::of(batch, Field::OutPackets);
+        let oby = Col::of(batch, Field::OutBytes);
+        let flows = Col::of(batch, Field::Flows);
+        let flags = Col::of(batch, Field::TcpFlags);
+        let net_masks: Vec<Option<usize>> = self
+            .comps
+            .iter()
+            .map(|c| match c {
+                Comp::Net { mask, .. } => Some(if *mask == Field::SrcMask { 0 } else { 1 }),
+                _ => None,
+            })
+            .collect();
+        for i in sel.iter_ones() {
+            let mut present = 0u64;
+            let mut masks = [0u8; 2];
+            for (c, comp) in self.comps.iter().enumerate() {
+                match comp.value(&cols[c], i) {
+                    Some(v) => {
+                        self.scratch[c] = v;
+                        present |= 1 << c;
+                    }
+                    None => self.scratch[c] = 0,
+                }
+                if let Some(side) = net_masks[c] {
+                    masks[side] = cols[c][1].get(i).unwrap_or(0) as u8;
+                }
+            }
+            let o_p = opk.get(i);
+            let o_b = oby.get(i);
+            let acc = AggAcc {
+                first: first.u64_or(i, 0),
+                last: last.u64_or(i, 0),
+                packets: packets.u64_or(i, 0),
+                bytes: bytes.u64_or(i, 0),
+                out_packets: o_p.unwrap_or(0) as u64,
+                out_bytes: o_b.unwrap_or(0) as u64,
+                flows: flows.get(i).map_or(1, |v| v as u64),
+                tcp_flags: flags.u64_or(i, 0) as u8,
+                has_out: o_p.is_some() || o_b.is_some(),
+                ord: ord_base + i as u64,
+                masks,
+            };
+            self.add_scratch(present, &acc);
+        }
+    }
+
+    /// Adds one record (the reference path, used for `-s record` checks).
+    #[cfg(test)]
+    pub fn add_record(&mut self, r: &FlowRecord, ord: u64) {
+        let mut present = 0u64;
+        let mut masks = [0u8; 2];
+        for (c, comp) in self.comps.iter().enumerate() {
+            match comp.value_of(r) {
+                Some(v) => {
+                    self.scratch[c] = v;
+                    present |= 1 << c;
+                }
+                None => self.scratch[c] = 0,
+            }
+            if let Comp::Net { mask, .. } = comp {
+                let side = usize::from(*mask != Field::SrcMask);
+                masks[side] = r.get(*mask).unwrap_or(0) as u8;
+            }
+        }
+        let acc = AggAcc {
+            first: r.first,
+            last: r.last,
+            packets: r.packets,
+            bytes: r.bytes,
+            out_packets: r.out_packets.unwrap_or(0),
+            out_bytes: r.out_bytes.unwrap_or(0),
+            flows: r.flows.unwrap_or(1),
+            tcp_flags: r.tcp_flags,
+            has_out: r.out_packets.is_some() || r.out_bytes.is_some(),
+            ord,
+            masks,
+        };
+        self.add_scratch(present, &acc);
+    }
+
+    /// Merges a table covering later rows (file order) into this one.
+    pub fn merge(&mut self, other: AggTable) {
+        if self.accs.is_empty() {
+            *self = other;
+            return;
+        }
+        let w = self.width;
+        for i in 0..other.accs.len() {
+            self.add_key(&other.keys[i * w..(i + 1) * w], other.present[i], &other.accs[i]);
+        }
+    }
+
+    /// The aggregated records (in table order) with their accumulators.
+    pub fn into_records(self, bidir: Option<Bidir>) -> Vec<(FlowRecord, u64)> {
+        let w = self.width;
+        let mut out = Vec::with_capacity(self.accs.len());
+        for (i, a) in self.accs.iter().enumerate() {
+            let mut r = FlowRecord {
+                first: a.first,
+                last: a.last,
+                packets: a.packets,
+                bytes: a.bytes,
+                tcp_flags: a.tcp_flags,
+                flows: Some(a.flows),
+                ..Default::default()
+            };
+            if a.has_out || bidir.is_some() {
+                r.out_packets = Some(a.out_packets);
+                r.out_bytes = Some(a.out_bytes);
+            }
+            for (c, comp) in self.comps.iter().enumerate() {
+                if self.present[i] >> c & 1 == 1 {
+                    comp.set(&mut r, self.keys[i * w + c]);
+                    if let Comp::Net { mask, .. } = comp {
+                        let side = usize::from(*mask != Field::SrcMask);
+                        comp.set_mask_from(&mut r, Some(u128::from(a.masks[side])));
+                    }
+                }
+            }
+            if bidir == Some(Bidir::GuessClient)
+                && (r.proto == 6 || r.proto == 17)
+                && r.src_port < r.dst_port
+            {
+                swap_sides(&mut r);
+            }
+            out.push((r, a.ord));
+        }
+        out
+    }
+}
+
+/// Swaps source and destination of a bidirectional record, with its
+/// counters.
+fn swap_sides(r: &mut FlowRecord) {
+    std::mem::swap(&mut r.src_addr, &mut r.dst_addr);
+    std::mem::swap(&mut r.src_port, &mut r.dst_port);
+    std::mem::swap(&mut r.src_as, &mut r.dst_as);
+    std::mem::swap(&mut r.src_mask, &mut r.dst_mask);
+    let (p, b) = (r.packets, r.bytes);
+    r.packets = r.out_packets.unwrap_or(0);
+    r.bytes = r.out_bytes.unwrap_or(0);
+    r.out_packets = Some(p);
+    r.out_bytes = Some(b);
+}

@@ -1,0 +1,706 @@
+//! The scan: files and blocks in parallel, pruning, filtering, and the three
+//! modes.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use rayon::prelude::*;
+use weir_filter::{CompiledFilter, Filter};
+use weir_record::{Bitmap, Field, FlowBatch, FlowRecord};
+use weir_store::{ChunkReader, SlotFile, StoreError};
+
+use crate::agg::AggTable;
+use crate::error::QueryError;
+use crate::keys::Col;
+use crate::model::{
+    Counters, Mode, Order, QueryPlan, Section, Sink, StatElement, StatSpec, Summary, TimeWindow,
+};
+use crate::order::{TopN, order_value, rank};
+use crate::stats::{ElemAcc, Spill, finish_in_memory, tables};
+
+/// Default memory budget of the statistic maps (1 GiB).
+pub const DEFAULT_MEMORY_BUDGET: usize = 1 << 30;
+
+/// Records handed to [`Sink::records`] at a time.
+const CHUNK: usize = 4096;
+
+/// How a query runs (beyond what it asks).
+#[derive(Debug, Clone)]
+pub struct ExecOptions {
+    /// Bytes the hash maps of element statistics may take together before
+    /// partial aggregates spill to temporary files.
+    pub memory_budget: usize,
+    /// Where spill files go (`None` = the system's temporary directory).
+    pub spill_dir: Option<PathBuf>,
+}
+
+impl Default for ExecOptions {
+    fn default() -> Self {
+        ExecOptions { memory_budget: DEFAULT_MEMORY_BUDGET, spill_dir: None }
+    }
+}
+
+/// What a query did, besides what it handed to the sink.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// The summary (also handed to [`Sink::summary`]).
+    pub summary: Summary,
+    /// Non-fatal errors: files that did not open and blocks that did not
+    /// decode, each naming the file and offset. The rest was answered.
+    pub errors: Vec<StoreError>,
+    /// Statistic entries written to spill files (0 = all in memory).
+    pub spilled_entries: u64,
+}
+
+/// Runs `plan` with the default options. See [`execute_with`].
+pub fn execute(plan: &QueryPlan, sink: &mut dyn Sink) -> Result<Report, QueryError> {
+    execute_with(plan, sink, &ExecOptions::default())
+}
+
+struct OpenFile {
+    file: SlotFile,
+    ident: String,
+}
+
+#[derive(Clone, Copy)]
+struct Unit {
+    file: usize,
+    block: usize,
+    ord_base: u64,
+}
+
+/// Per-worker scan counters.
+#[derive(Default)]
+struct Scan {
+    passed: u64,
+    counters: Counters,
+    first: Option<u64>,
+    last: u64,
+    skipped: u64,
+    errors: Vec<(usize, StoreError)>,
+}
+
+impl Scan {
+    fn merge(&mut self, o: Scan) {
+        self.passed += o.passed;
+        self.counters.flows += o.counters.flows;
+        self.counters.packets += o.counters.packets;
+        self.counters.bytes += o.counters.bytes;
+        self.first = match (self.first, o.first) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.last = self.last.max(o.last);
+        self.skipped += o.skipped;
+        self.errors.extend(o.errors);
+    }
+
+    /// Counts the selected rows of a batch as passed.
+    fn count(&mut self, batch: &FlowBatch, sel: &Bitmap) {
+        let first = Col::of(batch, Field::First);
+        let last = Col::of(batch, Field::Last);
+        let packets = Col::of(batch, Field::Packets);
+        let bytes = Col::of(batch, Field::Bytes);
+        let flows = Col::of(batch, Field::Flows);
+        let mut lo = u64::MAX;
+        let mut hi = 0;
+        let mut n = 0;
+        for i in sel.iter_ones() {
+            n += 1;
+            lo = lo.min(first.u64_or(i, 0));
+            hi = hi.max(last.u64_or(i, 0));
+            self.counters.packets += packets.u64_or(i, 0);
+            self.counters.bytes += bytes.u64_or(i, 0);
+            self.counters.flows += flows.get(i).map_or(1, |v| v as u64);
+        }
+        if n > 0 {
+            self.passed += n;
+            self.first = Some(self.first.map_or(lo, |f| f.min(lo)));
+            self.last = self.last.max(hi);
+        }
+    }
+
+    fn count_record(&mut self, r: &FlowRecord) {
+        self.passed += 1;
+        self.counters.packets += r.packets;
+        self.counters.bytes += r.bytes;
+        self.counters.flows += r.flows.unwrap_or(1);
+        self.first = Some(self.first.map_or(r.first, |f| f.min(r.first)));
+        self.last = self.last.max(r.last);
+    }
+}
+
+/// What every worker shares.
+struct Ctx<'a> {
+    files: &'a [OpenFile],
+    filter: &'a Filter,
+    compiled: CompiledFilter,
+    window: Option<TimeWindow>,
+    /// Columns the filter reads.
+    filter_fields: Vec<Field>,
+    /// Columns decoded for matching rows (output, ordering, summary).
+    out_fields: Vec<Field>,
+}
+
+/// The columns the summary needs.
+const SUMMARY_FIELDS: [Field; 5] =
+    [Field::First, Field::Last, Field::Packets, Field::Bytes, Field::Flows];
+
+impl Ctx<'_> {
+    /// Reads, prunes and filters one block: the batch (with the output
+    /// columns) and the rows that pass, or `None` when none pass.
+    fn scan(
+        &self,
+        u: Unit,
+        reader: &mut ChunkReader,
+        scan: &mut Scan,
+    ) -> Option<(FlowBatch, Bitmap)> {
+        match self.scan_inner(u, reader, scan) {
+            Ok(r) => r,
+            Err(e) => {
+                scan.errors.push((u.file, e));
+                None
+            }
+        }
+    }
+
+    fn scan_inner(
+        &self,
+        u: Unit,
+        reader: &mut ChunkReader,
+        scan: &mut Scan,
+    ) -> Result<Option<(FlowBatch, Bitmap)>, StoreError> {
+        let of = &self.files[u.file];
+        let block = of.file.block(u.block)?;
+        let stats = block.stats();
+        if !self.filter.prune(&stats) {
+            scan.skipped += 1;
+            return Ok(None);
+        }
+        let mut window_all = true;
+        if let Some(w) = &self.window {
+            let fmin = stats.zone(Field::First).map_or(0, |z| z.min as u64);
+            let lmax = stats.zone(Field::Last).map_or(0, |z| z.max as u64);
+            if !w.may_overlap(fmin, lmax) {
+                scan.skipped += 1;
+                return Ok(None);
+            }
+            window_all = w.covers(fmin, lmax);
+        }
+        let rows = block.rows();
+        let eval = !self.filter.is_any();
+        if !eval && window_all {
+            let batch = block.read(&self.out_fields, reader)?;
+            return Ok(Some((batch, Bitmap::ones(rows))));
+        }
+        let mut want = self.filter_fields.clone();
+        if !window_all {
+            want.extend([Field::First, Field::Last]);
+        }
+        let mut batch = block.read(&want, reader)?;
+        let mut sel = if eval {
+            let mut sel = Bitmap::zeros(rows);
+            self.compiled.eval(&batch, &of.ident, &mut sel);
+            sel
+        } else {
+            Bitmap::ones(rows)
+        };
+        if !window_all && let Some(w) = &self.window {
+            let first = Col::of(&batch, Field::First);
+            let last = Col::of(&batch, Field::Last);
+            let drop: Vec<usize> = sel
+                .iter_ones()
+                .filter(|&i| !w.contains(first.u64_or(i, 0), last.u64_or(i, 0)))
+                .collect();
+            for i in drop {
+                sel.set(i, false);
+            }
+        }
+        if sel.count_ones() == 0 {
+            return Ok(None);
+        }
+        let missing: Vec<Field> =
+            self.out_fields.iter().copied().filter(|f| batch.column(*f).is_none()).collect();
+        if !missing.is_empty() {
+            let mut extra = block.read(&missing, reader)?;
+            for f in missing {
+                if let Some(c) = extra.take_column(f) {
+                    batch.set_column(f, c);
+                }
+            }
+        }
+        Ok(Some((batch, sel)))
+    }
+}
+
+fn sink_err(e: std::io::Error) -> QueryError {
+    QueryError::Sink(e)
+}
+
+fn dedup(mut v: Vec<Field>) -> Vec<Field> {
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// Runs `plan`: scans its files in parallel (a local pool of
+/// `plan.threads` workers), and hands the result to `sink` in a
+/// deterministic order. Files that do not open and blocks that do not
+/// decode are reported in [`Report::errors`] while the rest is answered;
+/// only sink and spill failures abort.
+pub fn execute_with(
+    plan: &QueryPlan,
+    sink: &mut dyn Sink,
+    opts: &ExecOptions,
+) -> Result<Report, QueryError> {
+    let t0 = Instant::now();
+    let mut builder = rayon::ThreadPoolBuilder::new();
+    if let Some(n) = plan.threads {
+        builder = builder.num_threads(n.max(1));
+    }
+    let pool = builder.build().map_err(|e| QueryError::Threads(e.to_string()))?;
+    let threads = pool.current_num_threads();
+
+    // Open the files (footer only) and drop those the window excludes.
+    let opened: Vec<Result<SlotFile, StoreError>> =
+        pool.install(|| plan.files.par_iter().map(SlotFile::open).collect());
+    let mut report = Report::default();
+    let mut files = Vec::new();
+    let mut summary = Summary::default();
+    let mut window: Option<(u64, u64)> = None;
+    for f in opened {
+        let file = match f {
+            Ok(f) => f,
+            Err(e) => {
+                report.errors.push(e);
+                continue;
+            }
+        };
+        let t = file.info().totals;
+        if let Some(w) = &plan.window
+            && (t.all.flows == 0 || !w.may_overlap(t.first_ms, t.last_ms))
+        {
+            continue;
+        }
+        summary.files += 1;
+        summary.bytes_read += file.len();
+        summary.records_processed += file.rows();
+        if t.all.flows > 0 {
+            let (mut lo, mut hi) = (t.first_ms, t.last_ms);
+            if let Some(w) = &plan.window {
+                lo = w.start_ms.map_or(lo, |s| lo.max(s));
+                hi = w.end_ms.map_or(hi, |e| hi.min(e));
+            }
+            window = Some(match window {
+                Some((a, b)) => (a.min(lo), b.max(hi)),
+                None => (lo, hi),
+            });
+        }
+        let ident = file.info().ident.clone();
+        files.push(OpenFile { file, ident });
+    }
+    summary.window = window;
+
+    let mut units = Vec::new();
+    let mut ord = 0u64;
+    for (fi, of) in files.iter().enumerate() {
+        for (bi, b) in of.file.blocks().iter().enumerate() {
+            units.push(Unit { file: fi, block: bi, ord_base: ord });
+            ord += u64::from(b.rows);
+        }
+    }
+
+    let sink_cols = sink.columns();
+    let mut out_fields: Vec<Field> = SUMMARY_FIELDS.to_vec();
+    match &plan.mode {
+        Mode::List { order, .. } => {
+            if let Some(c) = &sink_cols {
+                out_fields.extend(c);
+            }
+            if order.is_some() {
+                out_fields.extend([Field::OutPackets, Field::OutBytes]);
+            }
+        }
+        Mode::Aggregate { keys, bidir, .. } => {
+            out_fields.extend(AggTable::new(keys, *bidir).fields());
+        }
+        Mode::Stats { specs, record_keys, .. } => {
+            out_fields.push(Field::Proto);
+            for s in specs {
+                match &s.element {
+                    Some(e) => out_fields.extend(e.fields),
+                    None => out_fields.extend(AggTable::new(record_keys, None).fields()),
+                }
+            }
+        }
+    }
+    let ctx = Ctx {
+        files: &files,
+        filter: &plan.filter,
+        compiled: plan.filter.compile(),
+        window: plan.window,
+        filter_fields: plan.filter.fields(),
+        out_fields: dedup(out_fields),
+    };
+
+    let scan = match &plan.mode {
+        Mode::List { limit, order, top } => {
+            run_list(&ctx, &pool, threads, &units, sink, sink_cols.is_some(), *limit, *order, *top)?
+        }
+        Mode::Aggregate { keys, bidir, order, top, post } => {
+            let (scan, table) = pool.install(|| {
+                units
+                    .par_iter()
+                    .fold(
+                        || (Scan::default(), AggTable::new(keys, *bidir), ChunkReader::new()),
+                        |(mut scan, mut table, mut reader), u| {
+                            if let Some((batch, sel)) = ctx.scan(*u, &mut reader, &mut scan) {
+                                scan.count(&batch, &sel);
+                                table.add_batch(&batch, &sel, u.ord_base);
+                            }
+                            (scan, table, reader)
+                        },
+                    )
+                    .map(|(s, t, _)| (s, t))
+                    .reduce(
+                        || (Scan::default(), AggTable::new(keys, *bidir)),
+                        |(mut s1, mut t1), (s2, t2)| {
+                            s1.merge(s2);
+                            t1.merge(t2);
+                            (s1, t1)
+                        },
+                    )
+            });
+            let recs = table.into_records(*bidir);
+            emit_aggregated(sink, recs, post.as_ref(), *order, *top, None, sink_cols.is_some())?;
+            scan
+        }
+        Mode::Stats { specs, record_keys, top, post } => {
+            let (scan, spilled) = run_stats(
+                &ctx,
+                &pool,
+                threads,
+                &units,
+                sink,
+                specs,
+                record_keys,
+                *top,
+                post.as_ref(),
+                opts,
+                sink_cols.is_some(),
+            )?;
+            report.spilled_entries = spilled;
+            scan
+        }
+    };
+
+    summary.passed = scan.counters;
+    summary.records_passed = scan.passed;
+    summary.first_ms = scan.first.unwrap_or(0);
+    summary.last_ms = scan.last;
+    summary.blocks_skipped = scan.skipped;
+    let mut errs = scan.errors;
+    errs.sort_by_key(|(f, e)| (*f, e.offset));
+    report.errors.extend(errs.into_iter().map(|(_, e)| e));
+    summary.wall_s = t0.elapsed().as_secs_f64();
+    sink.summary(&summary).map_err(sink_err)?;
+    report.summary = summary;
+    Ok(report)
+}
+
+/// Hands records to the sink in chunks, one call per run of the same ident.
+fn emit_records(sink: &mut dyn Sink, ident: &str, recs: &[FlowRecord]) -> Result<(), QueryError> {
+    for c in recs.chunks(CHUNK) {
+        sink.records(ident, c).map_err(sink_err)?;
+    }
+    Ok(())
+}
+
+fn materialise(batch: &FlowBatch, sel: &Bitmap) -> Vec<FlowRecord> {
+    sel.iter_ones().map(|i| batch.record(i)).collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_list(
+    ctx: &Ctx<'_>,
+    pool: &rayon::ThreadPool,
+    threads: usize,
+    units: &[Unit],
+    sink: &mut dyn Sink,
+    print: bool,
+    limit: Option<u64>,
+    order: Option<Order>,
+    top: Option<usize>,
+) -> Result<Scan, QueryError> {
+    let mut scan = Scan::default();
+    if let Some(order) = order {
+        // Sorted: every worker keeps its best records, merged at the end.
+        let n = match (top, limit) {
+            (Some(t), Some(l)) => Some(t.min(l as usize)),
+            (Some(t), None) => Some(t),
+            (None, Some(l)) => Some(l as usize),
+            (None, None) => None,
+        };
+        let (s, best) = pool.install(|| {
+            units
+                .par_iter()
+                .fold(
+                    || (Scan::default(), TopN::new(n), ChunkReader::new()),
+                    |(mut scan, mut best, mut reader), u| {
+                        if let Some((batch, sel)) = ctx.scan(*u, &mut reader, &mut scan) {
+                            scan.count(&batch, &sel);
+                            for i in sel.iter_ones() {
+                                let r = batch.record(i);
+                                let key = (
+                                    rank(order, order_value(order.key, &r)),
+                                    u.ord_base + i as u64,
+                                );
+                                if best.would_keep(&key) {
+                                    best.push(key, (u.file, r));
+                                }
+                            }
+                        }
+                        (scan, best, reader)
+                    },
+                )
+                .map(|(s, b, _)| (s, b))
+                .reduce(
+                    || (Scan::default(), TopN::new(n)),
+                    |(mut s1, mut b1), (s2, b2)| {
+                        s1.merge(s2);
+                        b1.merge(b2);
+                        (s1, b1)
+                    },
+                )
+        });
+        scan.merge(s);
+        sink.begin_section(Section::Records).map_err(sink_err)?;
+        let best = best.into_sorted();
+        if print {
+            let mut start = 0;
+            while start < best.len() {
+                let f = best[start].0;
+                let mut end = start;
+                while end < best.len() && best[end].0 == f && end - start < CHUNK {
+                    end += 1;
+                }
+                let chunk: Vec<FlowRecord> =
+                    best[start..end].iter().map(|(_, r)| r.clone()).collect();
+                sink.records(&ctx.files[f].ident, &chunk).map_err(sink_err)?;
+                start = end;
+            }
+        }
+        return Ok(scan);
+    }
+
+    // File order: windows of blocks in parallel, emitted in order.
+    sink.begin_section(Section::Records).map_err(sink_err)?;
+    let need_records = print || limit.is_some();
+    let mut left = limit;
+    let window = (threads * 4).max(4);
+    for w in units.chunks(window) {
+        let outs: Vec<(Scan, Vec<FlowRecord>, usize)> = pool.install(|| {
+            w.par_iter()
+                .map_init(ChunkReader::new, |reader, u| {
+                    let mut s = Scan::default();
+                    let mut recs = Vec::new();
+                    if let Some((batch, sel)) = ctx.scan(*u, reader, &mut s) {
+                        if need_records {
+                            recs = materialise(&batch, &sel);
+                        } else {
+                            s.count(&batch, &sel);
+                        }
+                    }
+                    (s, recs, u.file)
+                })
+                .collect()
+        });
+        for (s, recs, f) in outs {
+            scan.merge(s);
+            let take = match left {
+                Some(l) => (l as usize).min(recs.len()),
+                None => recs.len(),
+            };
+            for r in &recs[..take] {
+                scan.count_record(r);
+            }
+            if print {
+                emit_records(sink, &ctx.files[f].ident, &recs[..take])?;
+            }
+            if let Some(l) = &mut left {
+                *l -= take as u64;
+                if *l == 0 {
+                    return Ok(scan);
+                }
+            }
+        }
+    }
+    Ok(scan)
+}
+
+/// Filters, orders and emits aggregated records.
+fn emit_aggregated(
+    sink: &mut dyn Sink,
+    recs: Vec<(FlowRecord, u64)>,
+    post: Option<&Filter>,
+    order: Option<Order>,
+    top: Option<usize>,
+    section: Option<Section>,
+    print: bool,
+) -> Result<(), QueryError> {
+    let recs: Vec<(FlowRecord, u64)> = match post {
+        Some(p) => recs.into_iter().filter(|(r, _)| p.matches(r, "")).collect(),
+        None => recs,
+    };
+    let top = top.filter(|n| *n > 0);
+    let sorted: Vec<FlowRecord> = match order {
+        Some(o) => {
+            let mut t = TopN::new(top);
+            for (r, ord) in recs {
+                t.push((rank(o, order_value(o.key, &r)), ord), r);
+            }
+            t.into_sorted()
+        }
+        None => {
+            let mut recs = recs;
+            recs.sort_unstable_by_key(|(_, ord)| *ord);
+            let n = top.unwrap_or(usize::MAX);
+            recs.into_iter().take(n).map(|(r, _)| r).collect()
+        }
+    };
+    sink.begin_section(section.unwrap_or(Section::Records)).map_err(sink_err)?;
+    if print {
+        emit_records(sink, "", &sorted)?;
+    }
+    Ok(())
+}
+
+/// Per-worker state of a statistics run.
+struct StatsWork {
+    scan: Scan,
+    elems: Vec<ElemAcc>,
+    records: Option<AggTable>,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_stats(
+    ctx: &Ctx<'_>,
+    pool: &rayon::ThreadPool,
+    threads: usize,
+    units: &[Unit],
+    sink: &mut dyn Sink,
+    specs: &[StatSpec],
+    record_keys: &[crate::model::AggKey],
+    top: usize,
+    post: Option<&Filter>,
+    opts: &ExecOptions,
+    print: bool,
+) -> Result<(Scan, u64), QueryError> {
+    let elements: Vec<(StatElement, bool)> =
+        specs.iter().filter_map(|s| s.element.map(|e| (e, s.per_proto))).collect();
+    let want_records = specs.iter().any(|s| s.element.is_none());
+    let spills: Vec<Spill> = elements.iter().map(|_| Spill::new(opts.spill_dir.clone())).collect();
+    let per_worker = (opts.memory_budget / threads.max(1)).max(1);
+    let new_work = || StatsWork {
+        scan: Scan::default(),
+        elems: elements.iter().map(|_| ElemAcc::new()).collect(),
+        records: want_records.then(|| AggTable::new(record_keys, None)),
+    };
+    // Spills the biggest maps of a worker until it is within its budget.
+    let enforce = |w: &mut StatsWork| -> Result<(), QueryError> {
+        loop {
+            let used: usize = w.elems.iter().map(|e| e.map.memory()).sum();
+            if used <= per_worker {
+                return Ok(());
+            }
+            let Some((i, _)) = w.elems.iter().enumerate().max_by_key(|(_, e)| e.map.memory())
+            else {
+                return Ok(());
+            };
+            if w.elems[i].map.len() == 0 {
+                return Ok(());
+            }
+            spills[i].spill(&mut w.elems[i].map)?;
+        }
+    };
+    let result: Result<StatsWork, QueryError> = pool.install(|| {
+        units
+            .par_iter()
+            .fold(
+                || (Ok(new_work()), ChunkReader::new()),
+                |(w, mut reader): (Result<StatsWork, QueryError>, ChunkReader), u| {
+                    let Ok(mut w) = w else { return (w, reader) };
+                    if let Some((batch, sel)) = ctx.scan(*u, &mut reader, &mut w.scan) {
+                        w.scan.count(&batch, &sel);
+                        for (acc, (el, pp)) in w.elems.iter_mut().zip(&elements) {
+                            acc.add_batch(el, *pp, &batch, &sel);
+                        }
+                        if let Some(t) = &mut w.records {
+                            t.add_batch(&batch, &sel, u.ord_base);
+                        }
+                        if let Err(e) = enforce(&mut w) {
+                            return (Err(e), reader);
+                        }
+                    }
+                    (Ok(w), reader)
+                },
+            )
+            .map(|(w, _)| w)
+            .reduce(
+                || Ok(new_work()),
+                |a, b| {
+                    let (mut a, b) = (a?, b?);
+                    a.scan.merge(b.scan);
+                    for (x, y) in a.elems.iter_mut().zip(b.elems) {
+                        x.merge(y);
+                    }
+                    if let (Some(x), Some(y)) = (&mut a.records, b.records) {
+                        x.merge(y);
+                    }
+                    enforce(&mut a)?;
+                    Ok(a)
+                },
+            )
+    });
+    let work = result?;
+    let mut spilled = 0;
+    let topn = (top > 0).then_some(top);
+    let mut elems = work.elems.into_iter();
+    let mut spill_iter = spills.iter();
+    let mut records = work.records.map(|t| t.into_records(None));
+    for spec in specs {
+        match spec.element {
+            Some(el) => {
+                let (Some(acc), Some(spill)) = (elems.next(), spill_iter.next()) else {
+                    continue;
+                };
+                let (rows, distinct) = if spill.used() {
+                    let r = spill.finish(acc.map, &el, spec.per_proto, &spec.orders, topn, post)?;
+                    spilled += spill.entries();
+                    r
+                } else {
+                    let d = acc.map.len() as u64;
+                    (finish_in_memory(&acc, &el, spec.per_proto, &spec.orders, topn, post), d)
+                };
+                for t in tables(el, spec.per_proto, &spec.orders, rows, acc.total, distinct) {
+                    sink.stat(&t).map_err(sink_err)?;
+                }
+            }
+            None => {
+                let recs = records.get_or_insert_with(Vec::new);
+                for order in &spec.orders {
+                    emit_aggregated(
+                        sink,
+                        recs.clone(),
+                        post,
+                        Some(*order),
+                        topn,
+                        Some(Section::TopRecords { n: top, order: *order }),
+                        print,
+                    )?;
+                }
+            }
+        }
+    }
+    Ok((work.scan, spilled))
+}

@@ -1,0 +1,402 @@
+//! Element statistics (`-s srcip`, `-s port:p`, …): compact per-thread hash
+//! maps, merged at the end; beyond a memory budget, radix-partitioned
+//! partial aggregates spill to temporary files and are finished one
+//! partition at a time, keeping only the top N.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
+
+use hashbrown::HashTable;
+use weir_filter::Filter;
+use weir_record::{Bitmap, Field, FlowBatch, FlowRecord};
+
+use crate::error::QueryError;
+use crate::keys::{Col, mix};
+use crate::model::{Counters, Order, StatElement, StatRow, StatTable};
+use crate::order::{TopN, counters_value, rank};
+
+/// "No protocol" in [`StatEntry::proto`].
+const NO_PROTO: u16 = 0x100;
+
+/// One value's sums. No heap allocation per entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct StatEntry {
+    pub value: u128,
+    pub first: u64,
+    pub last: u64,
+    pub flows: u64,
+    pub packets: u64,
+    pub bytes: u64,
+    pub proto: u16,
+}
+
+impl StatEntry {
+    #[inline]
+    fn hash(&self) -> u64 {
+        entry_hash(self.value, self.proto)
+    }
+
+    #[inline]
+    fn add(&mut self, o: &StatEntry) {
+        self.first = self.first.min(o.first);
+        self.last = self.last.max(o.last);
+        self.flows = self.flows.saturating_add(o.flows);
+        self.packets = self.packets.saturating_add(o.packets);
+        self.bytes = self.bytes.saturating_add(o.bytes);
+    }
+
+    const BYTES: usize = 16 + 2 + 5 * 8;
+
+    fn write(&self, out: &mut impl Write) -> std::io::Result<()> {
+        let mut b = [0u8; Self::BYTES];
+        b[0..16].copy_from_slice(&self.value.to_le_bytes());
+        b[16..18].copy_from_slice(&self.proto.to_le_bytes());
+        for (k, v) in
+            [self.first, self.last, self.flows, self.packets, self.bytes].iter().enumerate()
+        {
+            b[18 + k * 8..26 + k * 8].copy_from_slice(&v.to_le_bytes());
+        }
+        out.write_all(&b)
+    }
+
+    fn read(b: &[u8; Self::BYTES]) -> StatEntry {
+        let u = |k: usize| {
+            let mut x = [0u8; 8];
+            x.copy_from_slice(&b[18 + k * 8..26 + k * 8]);
+            u64::from_le_bytes(x)
+        };
+        let mut v = [0u8; 16];
+        v.copy_from_slice(&b[0..16]);
+        StatEntry {
+            value: u128::from_le_bytes(v),
+            proto: u16::from_le_bytes([b[16], b[17]]),
+            first: u(0),
+            last: u(1),
+            flows: u(2),
+            packets: u(3),
+            bytes: u(4),
+        }
+    }
+}
+
+#[inline]
+fn entry_hash(value: u128, proto: u16) -> u64 {
+    mix(u64::from(proto).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5851_F42D_4C95_7F2D, value)
+}
+
+/// value (+ protocol) -> sums.
+#[derive(Default)]
+pub(crate) struct StatMap {
+    table: HashTable<StatEntry>,
+}
+
+impl StatMap {
+    #[inline]
+    pub fn add(&mut self, e: StatEntry) {
+        let h = e.hash();
+        match self.table.find_mut(h, |x| x.value == e.value && x.proto == e.proto) {
+            Some(x) => x.add(&e),
+            None => {
+                self.table.insert_unique(h, e, StatEntry::hash);
+            }
+        }
+    }
+
+    pub fn merge(&mut self, other: StatMap) {
+        if self.table.is_empty() {
+            *self = other;
+            return;
+        }
+        self.table.reserve(other.table.len() / 2, StatEntry::hash);
+        for e in other.table {
+            self.add(e);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Approximate heap bytes.
+    pub fn memory(&self) -> usize {
+        self.table.capacity() * (std::mem::size_of::<StatEntry>() + 1)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &StatEntry> {
+        self.table.iter()
+    }
+}
+
+/// Whether an absent value counts as 0 (nfdump's records carry zeros for
+/// fields an exporter did not send; addresses are left out instead).
+fn zero_when_absent(f: Field) -> bool {
+    !matches!(
+        f,
+        Field::SrcAddr | Field::DstAddr | Field::NextHop | Field::BgpNextHop | Field::ExporterAddr
+    )
+}
+
+/// The statistic of one element over part of the rows.
+pub(crate) struct ElemAcc {
+    pub map: StatMap,
+    pub total: Counters,
+}
+
+impl ElemAcc {
+    pub fn new() -> ElemAcc {
+        ElemAcc { map: StatMap::default(), total: Counters::default() }
+    }
+
+    pub fn merge(&mut self, o: ElemAcc) {
+        self.total.flows += o.total.flows;
+        self.total.packets += o.total.packets;
+        self.total.bytes += o.total.bytes;
+        self.map.merge(o.map);
+    }
+
+    /// Counts the rows of `batch` set in `sel`.
+    pub fn add_batch(
+        &mut self,
+        el: &StatElement,
+        per_proto: bool,
+        batch: &FlowBatch,
+        sel: &Bitmap,
+    ) {
+        let proto = Col::of(batch, Field::Proto);
+        let first = Col::of(batch, Field::First);
+        let last = Col::of(batch, Field::Last);
+        let packets = Col::of(batch, Field::Packets);
+        let bytes = Col::of(batch, Field::Bytes);
+        let flows = Col::of(batch, Field::Flows);
+        for &f in el.fields {
+            let col = Col::of(batch, f);
+            let zero = zero_when_absent(f);
+            for i in sel.iter_ones() {
+                let value = match col.get(i) {
+                    Some(v) => v,
+                    None if zero => 0,
+                    None => continue,
+                };
+                let e = StatEntry {
+                    value,
+                    proto: if per_proto { proto.u64_or(i, 0) as u16 & 0xff } else { NO_PROTO },
+                    first: first.u64_or(i, 0),
+                    last: last.u64_or(i, 0),
+                    flows: flows.get(i).map_or(1, |v| v as u64),
+                    packets: packets.u64_or(i, 0),
+                    bytes: bytes.u64_or(i, 0),
+                };
+                self.total.flows += e.flows;
+                self.total.packets += e.packets;
+                self.total.bytes += e.bytes;
+                self.map.add(e);
+            }
+        }
+    }
+}
+
+/// The reference: the entries a record contributes to an element.
+#[cfg(test)]
+pub(crate) fn record_values(el: &StatElement, r: &FlowRecord) -> Vec<u128> {
+    el.fields
+        .iter()
+        .filter_map(|&f| r.get(f).or(if zero_when_absent(f) { Some(0) } else { None }))
+        .collect()
+}
+
+/// Number of spill partitions (by the top bits of the hash).
+const PARTITIONS: usize = 64;
+
+/// Spill files of one element statistic.
+pub(crate) struct Spill {
+    inner: Mutex<Option<SpillFiles>>,
+    dir: Option<PathBuf>,
+    written: AtomicU64,
+}
+
+struct SpillFiles {
+    _dir: tempfile::TempDir,
+    paths: Vec<PathBuf>,
+    parts: Vec<BufWriter<File>>,
+    entries: u64,
+}
+
+impl Spill {
+    pub fn new(dir: Option<PathBuf>) -> Spill {
+        Spill { inner: Mutex::new(None), dir, written: AtomicU64::new(0) }
+    }
+
+    /// Whether anything was spilled.
+    pub fn used(&self) -> bool {
+        self.inner.lock().map(|g| g.is_some()).unwrap_or(true)
+    }
+
+    /// Entries written so far.
+    pub fn entries(&self) -> u64 {
+        self.written.load(AtomicOrdering::Relaxed)
+    }
+
+    /// Writes every entry of `map` to its partition file and empties it.
+    pub fn spill(&self, map: &mut StatMap) -> Result<(), QueryError> {
+        let table = std::mem::take(&mut map.table);
+        let mut g = self
+            .inner
+            .lock()
+            .map_err(|_| QueryError::Spill(std::io::Error::other("spill lock poisoned")))?;
+        if g.is_none() {
+            let dir = match &self.dir {
+                Some(d) => tempfile::Builder::new().prefix("weir-spill").tempdir_in(d),
+                None => tempfile::Builder::new().prefix("weir-spill").tempdir(),
+            }
+            .map_err(QueryError::Spill)?;
+            let mut paths = Vec::with_capacity(PARTITIONS);
+            let mut parts = Vec::with_capacity(PARTITIONS);
+            for p in 0..PARTITIONS {
+                let path = dir.path().join(format!("part{p:02}"));
+                let f = File::create(&path).map_err(QueryError::Spill)?;
+                paths.push(path);
+                parts.push(BufWriter::with_capacity(64 * 1024, f));
+            }
+            *g = Some(SpillFiles { _dir: dir, paths, parts, entries: 0 });
+        }
+        let files =
+            g.as_mut().ok_or_else(|| QueryError::Spill(std::io::Error::other("no spill")))?;
+        for e in table {
+            let p = (e.hash() >> 58) as usize % PARTITIONS;
+            e.write(&mut files.parts[p]).map_err(QueryError::Spill)?;
+            files.entries += 1;
+            self.written.fetch_add(1, AtomicOrdering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Finishes a spilled statistic: every partition in turn is read back,
+    /// aggregated, and only its best rows per order are kept.
+    pub fn finish(
+        &self,
+        mut rest: StatMap,
+        el: &StatElement,
+        per_proto: bool,
+        orders: &[Order],
+        top: Option<usize>,
+        post: Option<&Filter>,
+    ) -> Result<(Vec<Vec<StatRow>>, u64), QueryError> {
+        self.spill(&mut rest)?;
+        let mut g = self
+            .inner
+            .lock()
+            .map_err(|_| QueryError::Spill(std::io::Error::other("spill lock poisoned")))?;
+        let files =
+            g.as_mut().ok_or_else(|| QueryError::Spill(std::io::Error::other("no spill")))?;
+        for w in &mut files.parts {
+            w.flush().map_err(QueryError::Spill)?;
+        }
+        let mut tops: Vec<TopN<(u128, u128, u16), StatEntry>> =
+            orders.iter().map(|_| TopN::new(top)).collect();
+        let mut distinct = 0u64;
+        for path in &files.paths {
+            let mut map = StatMap::default();
+            let mut r =
+                BufReader::with_capacity(64 * 1024, File::open(path).map_err(QueryError::Spill)?);
+            let mut buf = [0u8; StatEntry::BYTES];
+            loop {
+                match r.read_exact(&mut buf) {
+                    Ok(()) => map.add(StatEntry::read(&buf)),
+                    Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+                    Err(e) => return Err(QueryError::Spill(e)),
+                }
+            }
+            distinct += map.len() as u64;
+            rank_into(&map, el, per_proto, orders, post, &mut tops);
+        }
+        *g = None;
+        Ok((
+            tops.into_iter().map(|t| t.into_sorted().iter().map(row).collect()).collect(),
+            distinct,
+        ))
+    }
+}
+
+/// The record a `-P` filter sees for a statistic row.
+fn post_record(el: &StatElement, per_proto: bool, e: &StatEntry) -> FlowRecord {
+    let mut r = FlowRecord {
+        first: e.first,
+        last: e.last,
+        packets: e.packets,
+        bytes: e.bytes,
+        flows: Some(e.flows),
+        ..Default::default()
+    };
+    if let Some(&f) = el.fields.first() {
+        r.set(f, e.value);
+    }
+    if per_proto {
+        r.proto = e.proto as u8;
+    }
+    r
+}
+
+fn rank_into(
+    map: &StatMap,
+    el: &StatElement,
+    per_proto: bool,
+    orders: &[Order],
+    post: Option<&Filter>,
+    tops: &mut [TopN<(u128, u128, u16), StatEntry>],
+) {
+    for e in map.iter() {
+        if let Some(p) = post
+            && !p.matches(&post_record(el, per_proto, e), "")
+        {
+            continue;
+        }
+        for (o, t) in orders.iter().zip(tops.iter_mut()) {
+            let v = counters_value(o.key, e.first, e.last, e.flows, e.packets, e.bytes);
+            t.push((rank(*o, v), e.value, e.proto), *e);
+        }
+    }
+}
+
+fn row(e: &StatEntry) -> StatRow {
+    StatRow {
+        value: e.value,
+        proto: (e.proto != NO_PROTO).then_some(e.proto as u8),
+        first_ms: e.first,
+        last_ms: e.last,
+        counters: Counters { flows: e.flows, packets: e.packets, bytes: e.bytes },
+    }
+}
+
+/// The tables of an in-memory statistic, one per order.
+pub(crate) fn finish_in_memory(
+    acc: &ElemAcc,
+    el: &StatElement,
+    per_proto: bool,
+    orders: &[Order],
+    top: Option<usize>,
+    post: Option<&Filter>,
+) -> Vec<Vec<StatRow>> {
+    let mut tops: Vec<TopN<(u128, u128, u16), StatEntry>> =
+        orders.iter().map(|_| TopN::new(top)).collect();
+    rank_into(&acc.map, el, per_proto, orders, post, &mut tops);
+    tops.into_iter().map(|t| t.into_sorted().iter().map(row).collect()).collect()
+}
+
+/// Builds the finished tables.
+pub(crate) fn tables(
+    el: StatElement,
+    per_proto: bool,
+    orders: &[Order],
+    rows: Vec<Vec<StatRow>>,
+    total: Counters,
+    distinct: u64,
+) -> Vec<StatTable> {
+    orders
+        .iter()
+        .zip(rows)
+        .map(|(o, rows)| StatTable { element: el, per_proto, order: *o, rows, total, distinct })
+        .collect()
+}
