@@ -62,6 +62,21 @@ fn unzigzag(z: u64) -> u64 {
     (z >> 1) ^ (z & 1).wrapping_neg()
 }
 
+/// What the previous block of a column was encoded as. The writer keeps
+/// one per column, so that the next block encodes straight with the kind
+/// that won instead of trying every kind again; all kinds are tried again
+/// every [`REVISIT_BLOCKS`] blocks, and whenever the remembered kind turns
+/// out not to fit (wider than plain FOR, a dictionary that no longer pays).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EncodeHint {
+    kind: Option<u8>,
+    since: u32,
+}
+
+/// Blocks a column is encoded with its remembered kind before every kind
+/// is tried again.
+pub const REVISIT_BLOCKS: u32 = 16;
+
 /// Encodes a column of `rows` rows into `out` (cleared first) without
 /// compression. Returns `None` when no row has a value. `reference` is a
 /// column (id, values with no gaps) that REL may encode against.
@@ -70,8 +85,17 @@ pub fn encode(
     reference: Option<(u16, &[u64])>,
     out: &mut Vec<u8>,
 ) -> Option<ChunkMeta> {
-    let zone = ZoneMap::of(column)?;
-    let rows = column.len();
+    encode_hinted(column, reference, &mut EncodeHint::default(), out)
+}
+
+/// [`encode`], trying the kind `hint` remembers first and updating it.
+pub fn encode_hinted(
+    column: &Column,
+    reference: Option<(u16, &[u64])>,
+    hint: &mut EncodeHint,
+    out: &mut Vec<u8>,
+) -> Option<ChunkMeta> {
+    let zone = zone_of(column)?;
     out.clear();
     let mut enc = 0u8;
     if let Some(v) = &column.validity {
@@ -79,28 +103,24 @@ pub fn encode(
         write_bitmap(v, out);
     }
     let valid = column.validity.as_ref();
-    let for_width = width_of(zone.max - zone.min);
-    let dict = match &column.values {
-        Values::U64(vals) => try_dict(vals, valid, &zone, for_width, out),
-        Values::U128(vals) => try_dict(vals, valid, &zone, for_width, out),
-    };
-    let mut ref_field = 0;
-    let (kind, width, base) = match (&column.values, dict) {
-        (_, Some(w)) => (KIND_DICT, w, zone.min),
-        (Values::U64(vals), None) => {
-            let r = encode_u64(vals, valid, &zone, reference.map(|r| r.1), out);
-            if r.0 == KIND_REL {
-                ref_field = reference.map_or(0, |r| r.0);
-            }
+    let start = out.len();
+    let guess = hint.kind.filter(|_| hint.since < REVISIT_BLOCKS);
+    let chosen = guess.and_then(|kind| {
+        let r = encode_as(kind, column, reference, &zone, out);
+        if r.is_none() {
+            out.truncate(start);
+        }
+        r
+    });
+    let (kind, width, base, ref_field) = match chosen {
+        Some(r) => {
+            hint.since += 1;
             r
         }
-        (Values::U128(vals), None) => {
-            let base = zone.min;
-            write_planes::<u128>(rows, for_width, out, |i| match valid {
-                Some(b) if !b.get(i) => 0,
-                _ => vals[i] - base,
-            });
-            (KIND_FOR, for_width, base)
+        None => {
+            let r = encode_best(column, valid, reference, &zone, out);
+            *hint = EncodeHint { kind: Some(r.0), since: 1 };
+            r
         }
     };
     enc |= kind;
@@ -116,6 +136,153 @@ pub fn encode(
         ref_field,
         zone,
     })
+}
+
+/// The zone map of a column (as [`ZoneMap::of`]), with a tight loop for
+/// the common case of integers without gaps.
+fn zone_of(column: &Column) -> Option<ZoneMap> {
+    match (&column.values, &column.validity) {
+        (Values::U64(v), None) => {
+            let (&first, rest) = v.split_first()?;
+            let (mut lo, mut hi) = (first, first);
+            for &x in rest {
+                lo = lo.min(x);
+                hi = hi.max(x);
+            }
+            Some(ZoneMap { min: lo as u128, max: hi as u128, nulls: 0 })
+        }
+        _ => ZoneMap::of(column),
+    }
+}
+
+/// Tries every kind and writes the smallest: (kind, width, base, ref_field).
+fn encode_best(
+    column: &Column,
+    valid: Option<&Bitmap>,
+    reference: Option<(u16, &[u64])>,
+    zone: &ZoneMap,
+    out: &mut Vec<u8>,
+) -> (u8, u8, u128, u16) {
+    let rows = column.len();
+    let for_width = width_of(zone.max - zone.min);
+    let dict = match &column.values {
+        Values::U64(vals) => try_dict(vals, valid, zone, for_width, out),
+        Values::U128(vals) => try_dict(vals, valid, zone, for_width, out),
+    };
+    match (&column.values, dict) {
+        (_, Some(w)) => (KIND_DICT, w, zone.min, 0),
+        (Values::U64(vals), None) => {
+            let (kind, width, base) = encode_u64(vals, valid, zone, reference.map(|r| r.1), out);
+            let ref_field = if kind == KIND_REL { reference.map_or(0, |r| r.0) } else { 0 };
+            (kind, width, base, ref_field)
+        }
+        (Values::U128(vals), None) => {
+            let base = zone.min;
+            write_planes::<u128>(rows, for_width, out, |i| match valid {
+                Some(b) if !b.get(i) => 0,
+                _ => vals[i] - base,
+            });
+            (KIND_FOR, for_width, base, 0)
+        }
+    }
+}
+
+/// Encodes with `kind` if it fits the column: `None` (with `out` possibly
+/// partly written) if it does not or would be wider than plain FOR.
+fn encode_as(
+    kind: u8,
+    column: &Column,
+    reference: Option<(u16, &[u64])>,
+    zone: &ZoneMap,
+    out: &mut Vec<u8>,
+) -> Option<(u8, u8, u128, u16)> {
+    let rows = column.len();
+    let valid = column.validity.as_ref();
+    let is_valid = |i: usize| valid.is_none_or(|b| b.get(i));
+    let for_width = width_of(zone.max - zone.min);
+    match (kind, &column.values) {
+        (KIND_DICT, Values::U64(vals)) => {
+            try_dict(vals, valid, zone, for_width, out).map(|w| (KIND_DICT, w, zone.min, 0))
+        }
+        (KIND_DICT, Values::U128(vals)) => {
+            try_dict(vals, valid, zone, for_width, out).map(|w| (KIND_DICT, w, zone.min, 0))
+        }
+        (KIND_FOR, Values::U64(vals)) => {
+            let min = zone.min as u64;
+            match valid {
+                None => write_planes::<u64>(rows, for_width, out, |i| vals[i] - min),
+                Some(_) => write_planes::<u64>(rows, for_width, out, |i| {
+                    if is_valid(i) { vals[i] - min } else { 0 }
+                }),
+            }
+            Some((KIND_FOR, for_width, zone.min, 0))
+        }
+        (KIND_FOR, Values::U128(vals)) => {
+            let base = zone.min;
+            write_planes::<u128>(rows, for_width, out, |i| {
+                if is_valid(i) { vals[i] - base } else { 0 }
+            });
+            Some((KIND_FOR, for_width, base, 0))
+        }
+        (KIND_DELTA, Values::U64(vals)) => {
+            let first = match valid {
+                Some(b) => b.iter_ones().next().map_or(zone.min as u64, |i| vals[i]),
+                None => vals.first().copied().unwrap_or(0),
+            };
+            SCRATCH.with(|cell| {
+                let deltas = &mut cell.borrow_mut().u64s;
+                deltas.clear();
+                let mut prev = first;
+                let mut max_z = 0u64;
+                match valid {
+                    None => deltas.extend(vals.iter().map(|&v| {
+                        let z = zigzag(v.wrapping_sub(prev) as i64);
+                        prev = v;
+                        max_z = max_z.max(z);
+                        z
+                    })),
+                    Some(_) => deltas.extend(vals.iter().enumerate().map(|(i, &v)| {
+                        if !is_valid(i) {
+                            return 0;
+                        }
+                        let z = zigzag(v.wrapping_sub(prev) as i64);
+                        prev = v;
+                        max_z = max_z.max(z);
+                        z
+                    })),
+                }
+                let w = width_of(max_z as u128);
+                if w > for_width {
+                    return None;
+                }
+                write_planes::<u64>(rows, w, out, |i| deltas[i]);
+                Some((KIND_DELTA, w, first as u128, 0))
+            })
+        }
+        (KIND_REL, Values::U64(vals)) => {
+            let (id, r) = reference.filter(|r| r.1.len() == rows)?;
+            let (mut lo, mut hi) = (u64::MAX, 0u64);
+            for (i, (&v, &x)) in vals.iter().zip(r).enumerate() {
+                if is_valid(i) {
+                    let d = x.wrapping_sub(v);
+                    lo = lo.min(d);
+                    hi = hi.max(d);
+                }
+            }
+            if lo > u64::MAX / 2 {
+                return None;
+            }
+            let w = width_of(hi.wrapping_sub(lo) as u128);
+            if w > for_width {
+                return None;
+            }
+            write_planes::<u64>(rows, w, out, |i| {
+                if is_valid(i) { r[i].wrapping_sub(vals[i]) - lo } else { 0 }
+            });
+            Some((KIND_REL, w, lo as u128, id))
+        }
+        _ => None,
+    }
 }
 
 /// Bits needed for `x` (0 for 0): summed over a chunk it estimates what
@@ -224,13 +391,13 @@ trait DictValue: Copy + Eq + Ord + Into<u128> + Default {
     const WIDE: bool;
     fn hash(self) -> u64;
     /// This type's reusable dictionary in the scratch space.
-    fn dict(s: &mut Scratch) -> (&mut DictBuilder<Self>, &mut Vec<u32>);
+    fn dict(s: &mut Scratch) -> (&mut DictBuilder<Self>, &mut Vec<u32>, &mut Vec<u128>);
 }
 
 impl DictValue for u64 {
     const WIDE: bool = false;
-    fn dict(s: &mut Scratch) -> (&mut DictBuilder<u64>, &mut Vec<u32>) {
-        (&mut s.dict64, &mut s.idx)
+    fn dict(s: &mut Scratch) -> (&mut DictBuilder<u64>, &mut Vec<u32>, &mut Vec<u128>) {
+        (&mut s.dict64, &mut s.idx, &mut s.gaps)
     }
     #[inline]
     fn hash(self) -> u64 {
@@ -240,8 +407,8 @@ impl DictValue for u64 {
 
 impl DictValue for u128 {
     const WIDE: bool = true;
-    fn dict(s: &mut Scratch) -> (&mut DictBuilder<u128>, &mut Vec<u32>) {
-        (&mut s.dict128, &mut s.idx)
+    fn dict(s: &mut Scratch) -> (&mut DictBuilder<u128>, &mut Vec<u32>, &mut Vec<u128>) {
+        (&mut s.dict128, &mut s.idx, &mut s.gaps)
     }
     #[inline]
     fn hash(self) -> u64 {
@@ -250,26 +417,50 @@ impl DictValue for u128 {
 }
 
 /// Open-addressing map from value to dictionary slot. Kept per thread and
-/// reused, so that encoding a block allocates nothing.
+/// reused, so that encoding a block allocates nothing. The table starts
+/// small and doubles when half full, so a column with few distinct values
+/// never clears a table sized for the worst case.
 #[derive(Default)]
 struct DictBuilder<T> {
     keys: Vec<T>,
     slots: Vec<u32>,
     mask: usize,
     values: Vec<T>,
+    /// (value, slot) pairs sorted by value, and rank by slot.
+    sorted: Vec<(T, u32)>,
+    rank: Vec<u32>,
 }
 
 const EMPTY: u32 = u32::MAX;
 
 impl<T: DictValue + Default> DictBuilder<T> {
+    /// Empties the map, sized for about `n` values (it grows if needed).
     fn reset(&mut self, n: usize) {
-        let size = (n * 2).next_power_of_two().max(16);
+        self.values.clear();
+        self.resize_table((n * 2).next_power_of_two().max(64));
+    }
+
+    fn resize_table(&mut self, size: usize) {
         self.keys.clear();
         self.keys.resize(size, T::default());
         self.slots.clear();
         self.slots.resize(size, EMPTY);
         self.mask = size - 1;
-        self.values.clear();
+    }
+
+    /// Doubles the table and re-inserts every value.
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self) {
+        self.resize_table((self.mask + 1) * 2);
+        for (slot, &v) in self.values.iter().enumerate() {
+            let mut i = (v.hash() >> 32) as usize & self.mask;
+            while self.slots[i] != EMPTY {
+                i = (i + 1) & self.mask;
+            }
+            self.keys[i] = v;
+            self.slots[i] = slot as u32;
+        }
     }
 
     /// Slot of `v`, inserting it if new; `None` once `limit` values exist.
@@ -286,6 +477,9 @@ impl<T: DictValue + Default> DictBuilder<T> {
                 self.keys[i] = v;
                 self.slots[i] = slot;
                 self.values.push(v);
+                if self.values.len() * 2 > self.mask {
+                    self.grow();
+                }
                 return Some(slot);
             }
             if self.keys[i] == v {
@@ -294,12 +488,27 @@ impl<T: DictValue + Default> DictBuilder<T> {
             i = (i + 1) & self.mask;
         }
     }
+
+    /// Sorts the values: fills `sorted` (ascending) and `rank` (slot ->
+    /// position in `sorted`).
+    fn sort(&mut self) {
+        self.sorted.clear();
+        self.sorted.extend(self.values.iter().enumerate().map(|(slot, &v)| (v, slot as u32)));
+        // Values are distinct: comparing them alone is a total order.
+        self.sorted.sort_unstable_by_key(|p| p.0);
+        self.rank.clear();
+        self.rank.resize(self.values.len(), 0);
+        for (r, &(_, slot)) in self.sorted.iter().enumerate() {
+            self.rank[slot as usize] = r as u32;
+        }
+    }
 }
 
 /// Per-thread scratch memory of the encoder.
 #[derive(Default)]
 struct Scratch {
     u64s: Vec<u64>,
+    gaps: Vec<u128>,
     idx: Vec<u32>,
     dict64: DictBuilder<u64>,
     dict128: DictBuilder<u128>,
@@ -336,8 +545,8 @@ fn try_dict<T: DictValue>(
     let sample = rows.min(DICT_SAMPLE_ROWS);
     SCRATCH.with(|cell| {
         let mut scratch = cell.borrow_mut();
-        let (d, idx) = T::dict(&mut scratch);
-        dict_with(vals, valid, zone, for_width, max_distinct, sample, d, idx, out)
+        let (d, idx, gaps) = T::dict(&mut scratch);
+        dict_with(vals, valid, zone, for_width, max_distinct, sample, d, idx, gaps, out)
     })
 }
 
@@ -351,6 +560,7 @@ fn dict_with<T: DictValue>(
     sample: usize,
     d: &mut DictBuilder<T>,
     idx: &mut Vec<u32>,
+    gaps: &mut Vec<u128>,
     out: &mut Vec<u8>,
 ) -> Option<u8> {
     let rows = vals.len();
@@ -361,15 +571,26 @@ fn dict_with<T: DictValue>(
             return None;
         }
     }
+    let in_sample = d.values.len();
     // Full pass; give up when the dictionary alone would outweigh FOR.
     let for_cost = rows * for_width as usize;
     let limit = (for_cost / (for_width as usize + 1)).min(max_distinct).min(u32::MAX as usize);
-    d.reset(limit.min(rows));
+    // Expect the distinct values to grow with the rows the sample saw.
+    d.reset((in_sample * (rows / sample.max(1))).clamp(16, limit.min(rows)));
     idx.clear();
     idx.resize(rows, 0);
-    for (i, &v) in vals.iter().enumerate() {
-        if is_valid(i) {
-            idx[i] = d.insert(v, limit)?;
+    match valid {
+        None => {
+            for (x, &v) in idx.iter_mut().zip(vals) {
+                *x = d.insert(v, limit)?;
+            }
+        }
+        Some(_) => {
+            for (i, &v) in vals.iter().enumerate() {
+                if is_valid(i) {
+                    idx[i] = d.insert(v, limit)?;
+                }
+            }
         }
     }
     let n = d.values.len();
@@ -380,28 +601,27 @@ fn dict_with<T: DictValue>(
     }
     // Ascending values, each stored as its difference to the previous one:
     // hosts of a few prefixes give small differences.
-    let mut order: Vec<u32> = (0..n as u32).collect();
-    order.sort_unstable_by_key(|&o| d.values[o as usize]);
-    let mut rank = vec![0u32; n];
-    for (r, &o) in order.iter().enumerate() {
-        rank[o as usize] = r as u32;
-    }
-    let sorted: Vec<u128> = order.iter().map(|&o| d.values[o as usize].into()).collect();
+    d.sort();
+    gaps.clear();
     let mut prev = zone.min;
-    let gaps: Vec<u128> = sorted
-        .iter()
-        .map(|&v| {
-            let g = v - prev;
-            prev = v;
-            g
-        })
-        .collect();
+    gaps.extend(d.sorted.iter().map(|&(v, _)| {
+        let v: u128 = v.into();
+        let g = v - prev;
+        prev = v;
+        g
+    }));
     let gap_width = width_of(gaps.iter().copied().max().unwrap_or(0));
     out.extend_from_slice(&(n as u32).to_le_bytes());
     write_planes::<u128>(n, gap_width, out, |j| gaps[j]);
-    write_planes::<u64>(rows, index_width as u8, out, |i| {
-        if is_valid(i) { u64::from(rank[idx[i] as usize]) } else { 0 }
-    });
+    let rank = &d.rank;
+    match valid {
+        None => {
+            write_planes::<u64>(rows, index_width as u8, out, |i| u64::from(rank[idx[i] as usize]))
+        }
+        Some(_) => write_planes::<u64>(rows, index_width as u8, out, |i| {
+            if is_valid(i) { u64::from(rank[idx[i] as usize]) } else { 0 }
+        }),
+    }
     Some(gap_width)
 }
 
@@ -696,6 +916,62 @@ mod tests {
         assert_eq!(meta.enc & 0x0f, KIND_DICT);
         assert!(buf.len() < 5000 + 100, "{}", buf.len());
         assert_same(&col, &round_trip(&col));
+    }
+
+    #[test]
+    fn hinted_encoding_round_trips_and_falls_back() {
+        // A hint remembers the kind that won; a later block of different
+        // data must still decode right and not end up wider than FOR.
+        let sorted: Vec<u64> = (0..1000).map(|i| 1_709_532_000_000 + i * 37).collect();
+        let random: Vec<u64> = (0..1000u64).map(|i| (i * 0x9E37_79B9) % 200_000).collect();
+        let hosts = [0xffff_0a01_0203u128, 0x2001_0db8 << 96, 0xffff_c000_0201];
+        let dict: Vec<u128> = (0..5000).map(|i| hosts[(i * i) % 3]).collect();
+        let spread: Vec<u128> = (0..5000u128).map(|i| i * 0x1_0000_0001).collect();
+        let mut hint = EncodeHint::default();
+        let mut buf = Vec::new();
+        for (i, v) in [&sorted, &sorted, &random, &random, &sorted].into_iter().enumerate() {
+            let col = with_validity(Values::U64(v.clone()), &[i % 2 == 0; 1000]);
+            let col = if col.null_count() == col.len() {
+                Column::full(Values::U64(v.clone()))
+            } else {
+                col
+            };
+            let meta = encode_hinted(&col, None, &mut hint, &mut buf).unwrap();
+            let back =
+                decode(&buf, col.len(), false, meta.enc, meta.width, meta.base, None).unwrap();
+            assert_same(&col, &back);
+            let zone = ZoneMap::of(&col).unwrap();
+            assert!(meta.width <= width_of(zone.max - zone.min), "block {i}");
+        }
+        let mut hint = EncodeHint::default();
+        for v in [&dict, &spread, &dict] {
+            let col = Column::full(Values::U128(v.clone()));
+            let meta = encode_hinted(&col, None, &mut hint, &mut buf).unwrap();
+            assert_same(
+                &col,
+                &decode(&buf, col.len(), true, meta.enc, meta.width, meta.base, None).unwrap(),
+            );
+        }
+        // Relative encoding against a reference, then without one.
+        let last: Vec<u64> =
+            (0..3000u64).map(|i| 1_709_532_000_000 + (i * 7919) % 300_000).collect();
+        let first: Vec<u64> = last.iter().enumerate().map(|(i, l)| l - (i as u64 % 40)).collect();
+        let col = Column::full(Values::U64(first));
+        let mut hint = EncodeHint::default();
+        for _ in 0..2 {
+            let meta = encode_hinted(&col, Some((2, &last)), &mut hint, &mut buf).unwrap();
+            assert_eq!(meta.enc & 0x0f, KIND_REL);
+            assert_same(
+                &col,
+                &decode(&buf, 3000, false, meta.enc, meta.width, meta.base, Some(&last)).unwrap(),
+            );
+        }
+        let meta = encode_hinted(&col, None, &mut hint, &mut buf).unwrap();
+        assert_ne!(meta.enc & 0x0f, KIND_REL);
+        assert_same(
+            &col,
+            &decode(&buf, 3000, false, meta.enc, meta.width, meta.base, None).unwrap(),
+        );
     }
 
     #[test]

@@ -100,6 +100,8 @@ pub struct SlotWriter {
     totals: SlotTotals,
     exporters: Vec<ExporterStats>,
     compressor: Option<zstd::bulk::Compressor<'static>>,
+    /// Per column (by field index): how its previous block was encoded.
+    hints: Vec<codec::EncodeHint>,
     raw: Vec<u8>,
     chunks: Vec<Vec<u8>>,
     header: Vec<u8>,
@@ -143,6 +145,7 @@ impl SlotWriter {
             totals: SlotTotals::default(),
             exporters: Vec::new(),
             compressor,
+            hints: vec![codec::EncodeHint::default(); Field::COUNT],
             raw: Vec::new(),
             chunks: Vec::new(),
             header: Vec::new(),
@@ -214,7 +217,10 @@ impl SlotWriter {
                 let c = batch.column(r)?;
                 c.validity.is_none().then_some((r.id(), c.values.as_u64()?))
             });
-            let Some(meta) = codec::encode(col, reference, &mut self.raw) else { continue };
+            let hint = &mut self.hints[field.index()];
+            let Some(meta) = codec::encode_hinted(col, reference, hint, &mut self.raw) else {
+                continue;
+            };
             if self.chunks.len() <= n {
                 self.chunks.push(Vec::new());
             }
