@@ -62,7 +62,7 @@ fn push_json_escaped(buf: &mut Vec<u8>, s: &str) {
             b'"' => buf.extend_from_slice(b"\\\""),
             b'\\' => buf.extend_from_slice(b"\\\\"),
             c if c < 0x20 => {
-                let _ = std::io::Write::write_all(buf, format!("\\u{c:04x}").as_bytes());
+                let _ = std::io::Write::write_fmt(buf, format_args!("\\u{c:04x}"));
             }
             c => buf.push(c),
         }

@@ -4,6 +4,8 @@
 //! weir derives the extension set (and the nfdump record size) from the
 //! fields that are set.
 
+use std::io::Write as _;
+
 use weir_record::FlowRecord;
 
 use crate::format::MPLS_FIELDS;
@@ -88,9 +90,9 @@ fn push_time(buf: &mut Vec<u8>, time: &mut TimeFmt, ms: u64, zero: &[u8]) {
 
 fn addr_line(buf: &mut Vec<u8>, key: &str, a: u128) {
     buf.extend_from_slice(key.as_bytes());
-    let mut tmp = Vec::with_capacity(48);
-    push_ip(&mut tmp, a);
-    push_right(buf, &tmp, 16);
+    let start = buf.len();
+    push_ip(buf, a);
+    right_align_from(buf, start, 16);
     buf.push(b'\n');
 }
 
@@ -166,7 +168,7 @@ pub(crate) fn render_raw(
     buf.push(b'\n');
     let fl = if r.proto == 6 { r.tcp_flags } else { 0 };
     buf.extend_from_slice(b"  tcp flags    =               0x");
-    let _ = std::io::Write::write_all(buf, format!("{fl:02x} ").as_bytes());
+    let _ = write!(buf, "{fl:02x} ");
     push_flags(buf, fl);
     buf.push(b'\n');
     if r.proto == 1 || r.proto == 58 {
@@ -229,7 +231,7 @@ pub(crate) fn render_raw(
                 buf.extend_from_slice(b"  biFlow Dir   =               0x00 \n");
                 let er = r.end_reason.unwrap_or(0);
                 buf.extend_from_slice(b"  end reason   =               0x");
-                let _ = std::io::Write::write_all(buf, format!("{er:02x} ").as_bytes());
+                let _ = write!(buf, "{er:02x} ");
                 buf.extend_from_slice(match er {
                     0 => b"" as &[u8],
                     1 => b"idle timeout",
@@ -296,13 +298,10 @@ pub(crate) fn render_raw(
             }
             33 => {
                 let d = r.obs_domain.unwrap_or(0);
-                let _ = std::io::Write::write_all(
+                let _ = write!(
                     buf,
-                    format!(
-                        "  obs domainID =            0x{d:05x}\n  obs pointID  =       0x{:010x}\n",
-                        0
-                    )
-                    .as_bytes(),
+                    "  obs domainID =            0x{d:05x}\n  obs pointID  =       0x{:010x}\n",
+                    0
                 );
             }
             _ => {}

@@ -237,13 +237,6 @@ fn push_raw_time(buf: &mut Vec<u8>, ms: u64, width: usize) {
     push_3(buf, (ms % 1000) as u32);
 }
 
-fn right_align_from(buf: &mut Vec<u8>, start: usize, width: usize) {
-    let len = buf.len() - start;
-    if len < width {
-        buf.splice(start..start, std::iter::repeat_n(b' ', width - len));
-    }
-}
-
 fn left_align_from(buf: &mut Vec<u8>, start: usize, width: usize) {
     let len = buf.len() - start;
     if len < width {

@@ -114,11 +114,7 @@ pub(crate) fn push_number_col(buf: &mut Vec<u8>, v: u64, plain: bool, width: usi
     }
     let start = buf.len();
     push_number(buf, v, plain, true);
-    let len = buf.len() - start;
-    if len < width {
-        let pad = width - len;
-        buf.splice(start..start, std::iter::repeat_n(b' ', pad));
-    }
+    right_align_from(buf, start, width);
 }
 
 /// Two decimal digits.
@@ -328,12 +324,24 @@ pub(crate) fn push_ip_text(buf: &mut Vec<u8>, v: u128, full: bool) {
 /// An address right-aligned in 16 (39 with full IPv6) columns, `0.0.0.0`
 /// when absent.
 pub(crate) fn push_ip_col(buf: &mut Vec<u8>, v: Option<u128>, full: bool) {
-    let mut tmp = Vec::with_capacity(48);
+    let start = buf.len();
     match v {
-        Some(v) => push_ip_text(&mut tmp, v, full),
-        None => tmp.extend_from_slice(b"0.0.0.0"),
+        Some(v) => push_ip_text(buf, v, full),
+        None => buf.extend_from_slice(b"0.0.0.0"),
     }
-    push_right(buf, &tmp, if full { 39 } else { 16 });
+    right_align_from(buf, start, if full { 39 } else { 16 });
+}
+
+/// Right-aligns the text appended since `start` in `width` columns.
+#[inline]
+pub(crate) fn right_align_from(buf: &mut Vec<u8>, start: usize, width: usize) {
+    let len = buf.len() - start;
+    if len < width {
+        let pad = width - len;
+        buf.resize(start + width, b' ');
+        buf.copy_within(start..start + len, start + pad);
+        buf[start..start + pad].fill(b' ');
+    }
 }
 
 /// The address masked to `bits` as nfdump's `ApplyV4NetMaskBits` /
