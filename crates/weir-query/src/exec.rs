@@ -301,16 +301,35 @@ pub fn execute_with(
     }
     summary.window = window;
 
+    let sink_cols = sink.columns();
+    // Counting every record of a file needs no block: its footer has the
+    // totals (a plain listing with `any`, nothing printed, no -c).
+    let footer_only = plan.filter.is_any()
+        && sink_cols.is_none()
+        && matches!(plan.mode, Mode::List { limit: None, order: None, .. });
+    let mut from_footers = Scan::default();
     let mut units = Vec::new();
     let mut ord = 0u64;
     for (fi, of) in files.iter().enumerate() {
+        let t = of.file.info().totals;
+        if footer_only && plan.window.is_none_or(|w| w.covers(t.first_ms, t.last_ms)) {
+            from_footers.passed += of.file.rows();
+            from_footers.counters.flows += t.all.flows;
+            from_footers.counters.packets += t.all.packets;
+            from_footers.counters.bytes += t.all.bytes;
+            if t.all.flows > 0 {
+                from_footers.first =
+                    Some(from_footers.first.map_or(t.first_ms, |f| f.min(t.first_ms)));
+                from_footers.last = from_footers.last.max(t.last_ms);
+            }
+            continue;
+        }
         for (bi, b) in of.file.blocks().iter().enumerate() {
             units.push(Unit { file: fi, block: bi, ord_base: ord });
             ord += u64::from(b.rows);
         }
     }
 
-    let sink_cols = sink.columns();
     let mut out_fields: Vec<Field> = SUMMARY_FIELDS.to_vec();
     match &plan.mode {
         Mode::List { order, .. } => {
@@ -394,6 +413,8 @@ pub fn execute_with(
         }
     };
 
+    let mut scan = scan;
+    scan.merge(from_footers);
     summary.passed = scan.counters;
     summary.records_passed = scan.passed;
     summary.first_ms = scan.first.unwrap_or(0);
@@ -416,9 +437,36 @@ fn emit_records(sink: &mut dyn Sink, ident: &str, recs: &[FlowRecord]) -> Result
     Ok(())
 }
 
-fn materialise(batch: &FlowBatch, sel: &Bitmap) -> Vec<FlowRecord> {
-    sel.iter_ones().map(|i| batch.record(i)).collect()
+/// Builds the records of `rows` into `buf` (reused between calls).
+fn materialise_into(batch: &FlowBatch, rows: &[usize], buf: &mut Vec<FlowRecord>) {
+    buf.clear();
+    buf.resize(rows.len(), FlowRecord::default());
+    for f in batch.fields() {
+        let col = Col::of(batch, f);
+        for (r, &i) in buf.iter_mut().zip(rows) {
+            if let Some(v) = col.get(i) {
+                r.set(f, v);
+            }
+        }
+    }
 }
+
+/// The order value of row `i` computed from the columns.
+fn row_order_value(key: crate::model::OrderKey, cols: &[Col<'_>; 7], i: usize) -> u128 {
+    let [first, last, packets, bytes, opk, oby, flows] = cols;
+    crate::order::counters_value(
+        key,
+        first.u64_or(i, 0),
+        last.u64_or(i, 0),
+        flows.get(i).map_or(1, |v| v as u64),
+        packets.u64_or(i, 0).saturating_add(opk.u64_or(i, 0)),
+        bytes.u64_or(i, 0).saturating_add(oby.u64_or(i, 0)),
+    )
+}
+
+/// One block's result in a listing: its counters and, when records are
+/// wanted, the batch and the rows that passed.
+type ListOut = (Scan, Option<(FlowBatch, Bitmap)>, usize);
 
 #[allow(clippy::too_many_arguments)]
 fn run_list(
@@ -449,14 +497,21 @@ fn run_list(
                     |(mut scan, mut best, mut reader), u| {
                         if let Some((batch, sel)) = ctx.scan(*u, &mut reader, &mut scan) {
                             scan.count(&batch, &sel);
+                            let cols = [
+                                Field::First,
+                                Field::Last,
+                                Field::Packets,
+                                Field::Bytes,
+                                Field::OutPackets,
+                                Field::OutBytes,
+                                Field::Flows,
+                            ]
+                            .map(|f| Col::of(&batch, f));
                             for i in sel.iter_ones() {
-                                let r = batch.record(i);
-                                let key = (
-                                    rank(order, order_value(order.key, &r)),
-                                    u.ord_base + i as u64,
-                                );
+                                let v = row_order_value(order.key, &cols, i);
+                                let key = (rank(order, v), u.ord_base + i as u64);
                                 if best.would_keep(&key) {
-                                    best.push(key, (u.file, r));
+                                    best.push(key, (u.file, batch.record(i)));
                                 }
                             }
                         }
@@ -493,47 +548,79 @@ fn run_list(
         return Ok(scan);
     }
 
-    // File order: windows of blocks in parallel, emitted in order.
+    // File order: windows of blocks are scanned in parallel while the
+    // previous window is handed to the sink on this thread.
     sink.begin_section(Section::Records).map_err(sink_err)?;
     let need_records = print || limit.is_some();
+    let compute = |w: &[Unit]| -> Vec<ListOut> {
+        w.par_iter()
+            .map_init(ChunkReader::new, |reader, u| {
+                let mut s = Scan::default();
+                let m = ctx.scan(*u, reader, &mut s);
+                if !need_records {
+                    if let Some((batch, sel)) = &m {
+                        s.count(batch, sel);
+                    }
+                    return (s, None, u.file);
+                }
+                (s, m, u.file)
+            })
+            .collect()
+    };
+    let chunks: Vec<&[Unit]> = units.chunks((threads * 4).max(4)).collect();
+    let next_slot: std::sync::Mutex<Option<Vec<ListOut>>> = std::sync::Mutex::new(None);
+    let mut current = chunks.first().map(|w| pool.install(|| compute(w)));
     let mut left = limit;
-    let window = (threads * 4).max(4);
-    for w in units.chunks(window) {
-        let outs: Vec<(Scan, Vec<FlowRecord>, usize)> = pool.install(|| {
-            w.par_iter()
-                .map_init(ChunkReader::new, |reader, u| {
-                    let mut s = Scan::default();
-                    let mut recs = Vec::new();
-                    if let Some((batch, sel)) = ctx.scan(*u, reader, &mut s) {
-                        if need_records {
-                            recs = materialise(&batch, &sel);
-                        } else {
-                            s.count(&batch, &sel);
+    let mut buf = Vec::new();
+    let mut rows = Vec::with_capacity(CHUNK);
+    let mut k = 1;
+    while let Some(cur) = current.take() {
+        let next = chunks.get(k).copied();
+        k += 1;
+        let done = pool.in_place_scope(|sc| -> Result<bool, QueryError> {
+            if let Some(w) = next {
+                let slot = &next_slot;
+                let compute = &compute;
+                sc.spawn(move |_| {
+                    let r = compute(w);
+                    if let Ok(mut g) = slot.lock() {
+                        *g = Some(r);
+                    }
+                });
+            }
+            for (s, m, f) in cur {
+                scan.merge(s);
+                let Some((batch, sel)) = m else { continue };
+                let ident = &ctx.files[f].ident;
+                let mut ones = sel.iter_ones();
+                loop {
+                    let room = left.map_or(CHUNK, |l| (l as usize).min(CHUNK));
+                    rows.clear();
+                    rows.extend(ones.by_ref().take(room));
+                    if rows.is_empty() {
+                        break;
+                    }
+                    materialise_into(&batch, &rows, &mut buf);
+                    for r in &buf {
+                        scan.count_record(r);
+                    }
+                    if print {
+                        sink.records(ident, &buf).map_err(sink_err)?;
+                    }
+                    if let Some(l) = &mut left {
+                        *l -= rows.len() as u64;
+                        if *l == 0 {
+                            return Ok(true);
                         }
                     }
-                    (s, recs, u.file)
-                })
-                .collect()
-        });
-        for (s, recs, f) in outs {
-            scan.merge(s);
-            let take = match left {
-                Some(l) => (l as usize).min(recs.len()),
-                None => recs.len(),
-            };
-            for r in &recs[..take] {
-                scan.count_record(r);
-            }
-            if print {
-                emit_records(sink, &ctx.files[f].ident, &recs[..take])?;
-            }
-            if let Some(l) = &mut left {
-                *l -= take as u64;
-                if *l == 0 {
-                    return Ok(scan);
                 }
             }
+            Ok(false)
+        })?;
+        if done {
+            break;
         }
+        current = next_slot.lock().ok().and_then(|mut g| g.take());
     }
     Ok(scan)
 }

@@ -833,3 +833,24 @@ fn write_sink_round_trip() {
     assert_eq!(back.len(), want.len());
     assert!(back.iter().zip(&want).all(|((i, a), b)| a == b && i == "query"));
 }
+
+#[test]
+fn counting_from_footers_equals_scanning() {
+    let d = data();
+    let (n, c, first, last) = summary_of(&passing(&d, "any", None));
+    for (filter, threads) in [("any", 1), ("any", 3), ("bytes > 0", 2)] {
+        let mut sink = Rec::none();
+        let rep = run(&plan(&d.files, filter, list(), threads), &mut sink);
+        assert_eq!(rep.summary.records_passed, n);
+        assert_eq!(rep.summary.passed, c);
+        assert_eq!((rep.summary.first_ms, rep.summary.last_ms), (first, last));
+        assert!(sink.records().is_empty());
+    }
+    // A window that covers some files whole and others in part.
+    let w = TimeWindow { start_ms: Some(T0 - 3_600_000), end_ms: Some(T0 + 7 * 60_000) };
+    let (n, c, ..) = summary_of(&passing(&d, "any", Some(w)));
+    let mut p = plan(&d.files, "any", list(), 2);
+    p.window = Some(w);
+    let rep = run(&p, &mut Rec::none());
+    assert_eq!((rep.summary.records_passed, rep.summary.passed), (n, c));
+}
