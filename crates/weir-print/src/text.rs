@@ -6,7 +6,7 @@
 
 use std::io::Write as _;
 
-use chrono::{DateTime, Datelike, FixedOffset, Local, TimeZone, Timelike, Utc};
+use chrono::{FixedOffset, Local, TimeZone};
 
 /// nfdump's protocol names (`userio.c`, `protoList`), indexed by number.
 pub(crate) const PROTO_NAMES: [&str; 138] = [
@@ -98,9 +98,36 @@ pub(crate) fn push_number(buf: &mut Vec<u8>, v: u64, plain: bool, fixed: bool) {
         }
         return;
     };
-    push_f64(buf, f / div, if fixed { 5 } else { 0 }, 1);
+    push_tenths(buf, f / div, if fixed { 5 } else { 0 });
     buf.push(b' ');
     buf.push(unit);
+}
+
+/// C's `%{width}.1f` of a finite `q` in `[0, 2^53)`, without the float
+/// formatter: the exact binary value of `q` rounded to tenths, ties to
+/// even (glibc's rounding).
+pub(crate) fn push_tenths(buf: &mut Vec<u8>, q: f64, width: usize) {
+    let bits = q.to_bits();
+    let exp = ((bits >> 52) & 0x7ff) as i64;
+    if !(1..1023 + 53).contains(&exp) {
+        push_f64(buf, q, width, 1);
+        return;
+    }
+    let m = (bits & ((1u64 << 52) - 1)) | (1u64 << 52);
+    // q = m * 2^e with e = exp - 1075; here e < 0.
+    let s = (1075 - exp) as u32;
+    let num = m as u128 * 10;
+    let mut n = num >> s;
+    let rem = num & ((1u128 << s) - 1);
+    let half = 1u128 << (s - 1);
+    if rem > half || (rem == half && n & 1 == 1) {
+        n += 1;
+    }
+    let start = buf.len();
+    push_u64(buf, (n / 10) as u64);
+    buf.push(b'.');
+    buf.push(b'0' + (n % 10) as u8);
+    right_align_from(buf, start, width);
 }
 
 /// [`push_number`] with `FIXED_WIDTH`, right-aligned in `width` (the
@@ -213,7 +240,11 @@ pub(crate) fn push_mac(buf: &mut Vec<u8>, v: u64) {
 
 /// Lower-case hex without leading zeros (C `%x`).
 pub(crate) fn push_hex(buf: &mut Vec<u8>, v: u64) {
-    let _ = write!(buf, "{v:x}");
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let digits = ((64 - v.leading_zeros()).div_ceil(4)).max(1);
+    for i in (0..digits).rev() {
+        buf.push(HEX[((v >> (i * 4)) & 15) as usize]);
+    }
 }
 
 /// An MPLS stack entry as `%8u-%1u-%1u` (label, exp, bottom of stack).
@@ -384,9 +415,9 @@ impl TimeZoneSetting {
 }
 
 /// Broken-down civil time of one second.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
 struct Civil {
-    year: i32,
+    year: i64,
     month: u32,
     day: u32,
     hour: u32,
@@ -394,55 +425,58 @@ struct Civil {
     sec: u32,
 }
 
-fn civil<Tz: TimeZone>(dt: &DateTime<Tz>) -> Civil {
-    Civil {
-        year: dt.year(),
-        month: dt.month(),
-        day: dt.day(),
-        hour: dt.hour(),
-        min: dt.minute(),
-        sec: dt.second(),
-    }
+/// Civil time of `secs` seconds since the epoch in UTC+0 (proleptic
+/// Gregorian; Howard Hinnant's `civil_from_days`).
+fn civil_utc(secs: i64) -> Civil {
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400) as u32;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    Civil { year, month, day, hour: sod / 3600, min: sod % 3600 / 60, sec: sod % 60 }
 }
 
-/// Formats epoch seconds as civil time, caching the last two seconds seen
-/// (records are mostly in time order, and first/last often share one).
+/// Formats epoch seconds as civil time. The UTC offset of the local zone
+/// is looked up once per 15-minute interval (zone offsets and their
+/// transitions fall on quarter hours); the rest is arithmetic.
 #[derive(Clone)]
 pub(crate) struct TimeFmt {
     tz: TimeZoneSetting,
-    cache: [(i64, Civil); 2],
-    next: usize,
+    /// (secs / 900, offset seconds) of the last lookup.
+    offset_cache: (i64, i64),
 }
 
 impl TimeFmt {
     pub(crate) fn new(tz: TimeZoneSetting) -> TimeFmt {
-        TimeFmt { tz, cache: [(i64::MIN, Civil::default()); 2], next: 0 }
+        TimeFmt { tz, offset_cache: (i64::MIN, 0) }
+    }
+
+    fn offset(&mut self, secs: i64) -> i64 {
+        match self.tz {
+            TimeZoneSetting::Fixed(off) => off.local_minus_utc() as i64,
+            TimeZoneSetting::Local => {
+                let bucket = secs.div_euclid(900);
+                if self.offset_cache.0 != bucket {
+                    let off = Local
+                        .timestamp_opt(secs, 0)
+                        .single()
+                        .map_or(0, |d| d.offset().local_minus_utc() as i64);
+                    self.offset_cache = (bucket, off);
+                }
+                self.offset_cache.1
+            }
+        }
     }
 
     fn lookup(&mut self, secs: i64, utc: bool) -> Civil {
-        if !utc {
-            for (s, c) in &self.cache {
-                if *s == secs {
-                    return *c;
-                }
-            }
-        }
-        let c = if utc {
-            Utc.timestamp_opt(secs, 0).single().map(|d| civil(&d))
-        } else {
-            match self.tz {
-                TimeZoneSetting::Local => Local.timestamp_opt(secs, 0).single().map(|d| civil(&d)),
-                TimeZoneSetting::Fixed(off) => {
-                    off.timestamp_opt(secs, 0).single().map(|d| civil(&d))
-                }
-            }
-        }
-        .unwrap_or_default();
-        if !utc {
-            self.cache[self.next] = (secs, c);
-            self.next ^= 1;
-        }
-        c
+        let off = if utc { 0 } else { self.offset(secs) };
+        civil_utc(secs + off)
     }
 
     /// `YYYY-MM-DD{sep}HH:MM:SS` of `secs`, in the configured zone or UTC.
@@ -516,6 +550,41 @@ mod tests {
     }
 
     #[test]
+    fn tenths_match_the_float_formatter() {
+        let mut x: u64 = 0xdead_beef_1234_5678;
+        for i in 0..200_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let v = match i % 4 {
+                0 => x % 10_000_000,
+                1 => x % 100_000_000_000,
+                2 => (x % 100_000) * 50_000,
+                _ => x,
+            };
+            for div in [1e6, 1e9, 1e12] {
+                let q = v as f64 / div;
+                if q >= 9e15 {
+                    continue;
+                }
+                for w in [0, 5] {
+                    let mut a = Vec::new();
+                    push_tenths(&mut a, q, w);
+                    let b = format!("{q:w$.1}");
+                    assert_eq!(String::from_utf8(a).unwrap(), b, "{v} / {div}");
+                }
+            }
+        }
+        for (v, want) in
+            [(1_250_000u64, "1.2"), (1_350_000, "1.4"), (1_050_000, "1.1"), (999_950_000, "1000.0")]
+        {
+            let mut a = Vec::new();
+            push_tenths(&mut a, v as f64 / 1e6, 0);
+            assert_eq!(String::from_utf8(a).unwrap(), want);
+        }
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(s(|b| push_duration(b, 0)), "    00:00:00.000");
         assert_eq!(s(|b| push_duration(b, 1500)), "    00:00:01.500");
@@ -579,9 +648,53 @@ mod tests {
     }
 
     #[test]
+    fn hex() {
+        for v in [0u64, 1, 15, 16, 0xabc, 0xffff, u64::MAX] {
+            assert_eq!(s(|b| push_hex(b, v)), format!("{v:x}"));
+        }
+    }
+
+    #[test]
     fn macs_and_mpls() {
         assert_eq!(s(|b| push_mac(b, 0x0a50_56c0_0001)), "0a:50:56:c0:00:01");
         assert_eq!(s(|b| push_mpls(b, (1234 << 4) | (5 << 1) | 1)), "    1234-5-1");
+    }
+
+    #[test]
+    fn civil_matches_chrono() {
+        use chrono::{Datelike, Timelike};
+        let mut x: u64 = 0x1234_5678_9abc_def1;
+        for i in 0..100_000i64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let secs = if i < 10 {
+                [
+                    0,
+                    -1,
+                    86_399,
+                    86_400,
+                    951_782_400,
+                    4_107_542_400,
+                    -2_208_988_800,
+                    253_402_300_799,
+                    68_256_000,
+                    1_720_689_300,
+                ][i as usize]
+            } else {
+                (x % 8_000_000_000) as i64 - 2_000_000_000
+            };
+            let d = chrono::Utc.timestamp_opt(secs, 0).unwrap();
+            let want = Civil {
+                year: d.year() as i64,
+                month: d.month(),
+                day: d.day(),
+                hour: d.hour(),
+                min: d.minute(),
+                sec: d.second(),
+            };
+            assert_eq!(civil_utc(secs), want, "{secs}");
+        }
     }
 
     #[test]
