@@ -1,5 +1,6 @@
 //! Output formats (`-o`) and nfdump's `fmt:` / `csv:` tokens.
 
+use weir_query::AggKey;
 use weir_record::Field;
 
 /// One `fmt:`/`csv:` token weir can print.
@@ -333,6 +334,52 @@ impl Format {
             _ => return Err(FormatError::UnknownFormat(spec.to_string())),
         };
         Ok(Format { kind, full_ipv6, name: base })
+    }
+
+    /// The format nfdump builds for `-A keys` when no `-o` is given
+    /// (`csv = false`: `fmt:%ts %td  <key> <key>  %pkt %byt %bps %bpp %fl`)
+    /// or with `-o csv` (`csv:%ts,%td,<key>,<key>,%pkt,%byt,%bps,%bpp,%fl`).
+    /// Each key prints with its registry token; prefix keys (`srcip4/24`)
+    /// print as `%sa`/`%da`, `srcnet`/`dstnet` as `%sn`/`%dn`.
+    pub fn aggregation(keys: &[AggKey], csv: bool) -> Format {
+        let mut toks: Vec<&'static str> = Vec::new();
+        for k in keys {
+            let t = match k {
+                AggKey::Field(f) => f.info().token,
+                AggKey::Prefix { field, .. } => field.info().token,
+                AggKey::SrcNet => "%sn",
+                AggKey::DstNet => "%dn",
+            };
+            if !t.is_empty() && lookup(t).is_some() && !toks.contains(&t) {
+                toks.push(t);
+            }
+        }
+        let spec = if csv {
+            let mut s = String::from("%ts,%td,");
+            for t in &toks {
+                s.push_str(t);
+                s.push(',');
+            }
+            s.push_str("%pkt,%byt,%bps,%bpp,%fl");
+            return Format {
+                kind: Kind::Csv(parse_csv(&s).expect("valid csv tokens")),
+                full_ipv6: false,
+                name: "csv".into(),
+            };
+        } else {
+            let mut s = String::from("%ts %td  ");
+            for t in &toks {
+                s.push_str(t);
+                s.push(' ');
+            }
+            s.push_str(" %pkt %byt %bps %bpp %fl");
+            s
+        };
+        Format {
+            kind: Kind::Fmt(parse_fmt(&spec).expect("valid fmt tokens")),
+            full_ipv6: false,
+            name: "fmt".into(),
+        }
     }
 
     /// The format's name (`line`, `csv`, `fmt` for custom formats, …).
@@ -670,6 +717,26 @@ mod tests {
         b.push(Item::Lit(" ".into()));
         b.push(Item::Tok(Token::Ra));
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn aggregation_format_like_nfdump() {
+        use weir_query::AggKey;
+        let keys = [
+            AggKey::Prefix { field: Field::SrcAddr, ipv6: false, bits: 24 },
+            AggKey::Field(Field::DstPort),
+        ];
+        let Kind::Fmt(items) = Format::aggregation(&keys, false).kind else { panic!() };
+        // nfdump 1.7.8's header for `-A srcip4/24,dstport` (reference §1.3).
+        assert_eq!(
+            fmt_header(&items, false),
+            "Date first seen         Duration               Src IP Addr Dst Pt   Packets    Bytes      bps    Bpp Flows"
+        );
+        let Kind::Csv(toks) = Format::aggregation(&keys, true).kind else { panic!() };
+        assert_eq!(
+            csv_header(&toks),
+            "firstSeen,duration,srcAddr,dstPort,packets,bytes,bps,bpp,flows"
+        );
     }
 
     #[test]

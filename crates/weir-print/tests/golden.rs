@@ -529,3 +529,112 @@ fn broken_pipe_is_an_error() {
     let e = p.records("", &recs).unwrap_err();
     assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe);
 }
+
+/// nfdump 1.7.8's sample output for `-A srcip4/24,dstport` (reference §1.3).
+#[test]
+fn aggregation_auto_format_matches_the_reference() {
+    use weir_query::AggKey;
+    let keys = [
+        AggKey::Prefix { field: Field::SrcAddr, ipv6: false, bits: 24 },
+        AggKey::Field(Field::DstPort),
+    ];
+    let o = PrintOptions {
+        format: Format::aggregation(&keys, false),
+        timezone: TimeZoneSetting::utc(),
+        ..Default::default()
+    };
+    let r = FlowRecord {
+        first: 1_720_689_438_710,
+        last: 1_720_689_440_210,
+        dst_port: 40019,
+        packets: 6,
+        bytes: 5040,
+        flows: Some(1),
+        src_addr: Some(ip("192.168.1.0")),
+        ..Default::default()
+    };
+    let mut p = Printer::new(Vec::new(), o);
+    p.begin_section(Section::Records).unwrap();
+    p.records("", &[r]).unwrap();
+    p.summary(&summary(1)).unwrap();
+    let out = String::from_utf8(p.into_inner()).unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0],
+        "Date first seen         Duration               Src IP Addr Dst Pt   Packets    Bytes      bps    Bpp Flows"
+    );
+    assert_eq!(
+        lines[1],
+        "2024-07-11 09:17:18.710     00:00:01.500       192.168.1.0  40019         6     5040    26880    840     1"
+    );
+}
+
+/// nfdump 1.7.8's sample stat line for `-s srcip` (reference §2.3).
+#[test]
+fn stat_line_matches_the_reference() {
+    let t = StatTable {
+        element: SRCIP,
+        per_proto: false,
+        order: Order { key: OrderKey::Flows, direction: Direction::Descending },
+        rows: vec![row(ip("8.8.8.8"), None, 1_720_689_303_019, 99_000, (10, 10, 900))],
+        total: Counters { flows: 78, packets: 242, bytes: 75_200 },
+        distinct: 1,
+    };
+    let mut p = Printer::new(Vec::new(), PrintOptions { top_n: 3, ..opts("line") });
+    p.stat(&t).unwrap();
+    p.summary(&Summary { records_passed: 78, ..Default::default() }).unwrap();
+    let out = String::from_utf8(p.into_inner()).unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "Top 3 Src IP Addr ordered by flows:");
+    assert_eq!(
+        lines[1],
+        "Date first seen             Duration     Proto       Src IP Addr    Flows(%)     Packets(%)       Bytes(%)         pps      bps   bpp"
+    );
+    assert_eq!(
+        lines[2],
+        "2024-07-11 09:15:03.019     00:01:39.000 any             8.8.8.8       10(12.8)       10( 4.1)      900( 1.2)        0       72    90"
+    );
+
+    let mut p = Printer::new(Vec::new(), opts("json"));
+    p.stat(&t).unwrap();
+    p.summary(&Summary { records_passed: 78, ..Default::default() }).unwrap();
+    assert_eq!(
+        String::from_utf8(p.into_inner()).unwrap(),
+        "{ \"first\" : \"2024-07-11T09:15:03.019\", \"last\" : \"2024-07-11T09:16:42.019\", \"proto\" : 0, \"srcip\" : \"8.8.8.8\", \"flows\" : 10, \"packets\" : 10, \"bytes\" : 900, \"pps\" : 0, \"bps\" : 72, \"bpp\" : 90}\n"
+    );
+}
+
+/// nfdump 1.7.8's sample summary (reference §2.3).
+#[test]
+fn summary_matches_the_reference() {
+    let s = Summary {
+        passed: Counters { flows: 78, packets: 242, bytes: 75_200 },
+        first_ms: 1_720_689_300_000,
+        last_ms: 1_720_689_440_210,
+        window: Some((1_720_689_300_000, 1_720_689_440_210)),
+        records_processed: 78,
+        records_passed: 78,
+        blocks_skipped: 0,
+        bytes_read: 38_448,
+        files: 3,
+        wall_s: 0.001,
+    };
+    let mut p = Printer::new(Vec::new(), opts("null"));
+    p.summary(&s).unwrap();
+    let out = String::from_utf8(p.into_inner()).unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[..3],
+        [
+            "Summary: total flows: 78, total bytes: 75200, total packets: 242, avg bps: 4290, avg pps: 1, avg bpp: 310",
+            "Time window: 2024-07-11 09:15:00.000 - 2024-07-11 09:17:20.210, Duration:    00:02:20.210",
+            "Total records processed: 78, passed: 78, Blocks skipped: 0, Bytes read: 38448",
+        ]
+    );
+    assert!(
+        lines[3].starts_with("Sys: ")
+            && lines[3].contains(" Wall: 0.0010s flows/second: 78000.0 Runtime: "),
+        "{}",
+        lines[3]
+    );
+}
