@@ -12,7 +12,8 @@
 //! `run` drives the public `Collector` with a capture input (`weir collect
 //! -f`), the same code as the socket path minus the receive threads. It
 //! prints flows, datagrams and bytes per flow; `PIPELINE_REPEAT=N` repeats
-//! the run N times (for perf), `PIPELINE_KEEP=DIR` keeps the files in DIR.
+//! the run N times (for perf), `PIPELINE_KEEP=DIR` keeps the files in DIR,
+//! `PIPELINE_ZSTD=L` sets the zstd level (default: the collector's).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -106,6 +107,9 @@ fn run(input: &Path) {
     let mut cfg = CollectConfig::new(&dir);
     cfg.input = Input::Capture(input.to_path_buf());
     cfg.slot_secs = 60;
+    if let Some(level) = std::env::var("PIPELINE_ZSTD").ok().and_then(|s| s.parse().ok()) {
+        cfg.compression = weir_store::Compression::Zstd(level);
+    }
     let collector = Collector::build(cfg).expect("collector");
     let report = collector.run(Arc::new(AtomicBool::new(false))).expect("run");
     let bytes: u64 =

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use weir_decode::{AccountKey, Datagram, Decoder, DecoderConfig, Sink};
-use weir_record::FlowRecord;
+use weir_record::{BatchBuilder, FlowRecord};
 use weir_store::slot_start;
 
 use crate::config::{CollectConfig, Input};
@@ -282,6 +282,14 @@ struct SlotSink<'a>(&'a mut OpenSlot);
 impl Sink for SlotSink<'_> {
     fn flow(&mut self, f: &FlowRecord) {
         self.0.push(f);
+    }
+
+    fn batch(&mut self) -> Option<(&mut BatchBuilder, usize)> {
+        self.0.batch()
+    }
+
+    fn batch_done(&mut self) {
+        self.0.batch_done();
     }
 }
 

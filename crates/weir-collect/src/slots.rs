@@ -12,7 +12,7 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use weir_decode::DatagramInfo;
-use weir_record::{ExporterStats, FlowRecord, ip_to_u128};
+use weir_record::{BatchBuilder, ExporterStats, FlowRecord, ip_to_u128};
 use weir_store::{Creator, OnExists, SlotMeta, SlotWriter, StoreError, WriterOptions, slot_path};
 
 use crate::config::CollectConfig;
@@ -157,6 +157,29 @@ impl OpenSlot {
             tracing::error!(error = %e, "cannot write flows; they are counted as dropped until the next slot");
             self.error = Some(e);
             self.lost += 1;
+        }
+    }
+
+    /// The writer's column builder, for decoders that append rows to it
+    /// directly, and how many rows fit before the block is full; `None`
+    /// after a write error (flows then go through `push` and are counted).
+    pub(crate) fn batch(&mut self) -> Option<(&mut BatchBuilder, usize)> {
+        if self.error.is_some() {
+            return None;
+        }
+        let room = self.writer.room();
+        (room > 0).then(|| (self.writer.builder_mut(), room))
+    }
+
+    /// Writes the block once rows appended through `batch` filled it.
+    pub(crate) fn batch_done(&mut self) {
+        let pending = self.writer.buffered_rows() as u64;
+        if self.error.is_none()
+            && let Err(e) = self.writer.flush_if_full()
+        {
+            tracing::error!(error = %e, "cannot write flows; they are counted as dropped until the next slot");
+            self.lost += pending;
+            self.error = Some(e);
         }
     }
 

@@ -50,7 +50,7 @@ pub use event::{CounterSample, Event, HeaderInfo, OptionsRecord, TemplateField, 
 
 use std::net::{IpAddr, SocketAddr};
 
-use weir_record::{FlowRecord, ip_to_u128};
+use weir_record::{BatchBuilder, FlowRecord, ip_to_u128};
 
 /// One received UDP payload.
 #[derive(Debug, Clone, Copy)]
@@ -113,6 +113,17 @@ pub trait Sink {
     fn flow(&mut self, flow: &FlowRecord);
     /// Templates, options records, counter samples, errors, headers.
     fn event(&mut self, _event: &Event<'_>) {}
+    /// A column builder decoders may append flows to directly instead of
+    /// calling [`Sink::flow`] (skipping the row; v9/IPFIX data sets of
+    /// simple templates do), and how many rows they may append before
+    /// calling [`Sink::batch_done`]. A row appended holds exactly the
+    /// values [`Sink::flow`] would have been given. `None` (the default):
+    /// every flow goes to [`Sink::flow`].
+    fn batch(&mut self) -> Option<(&mut BatchBuilder, usize)> {
+        None
+    }
+    /// Called after rows were appended to the builder of [`Sink::batch`].
+    fn batch_done(&mut self) {}
 }
 
 /// How packet and byte counters of sampled flows are stored.
@@ -249,10 +260,10 @@ impl Decoder {
 /// Hands flows to a sink after the decoder-wide steps: sampling policy,
 /// exporter address, sysid and counting. Protocol modules emit through it.
 pub(crate) struct Emit<'s> {
-    sink: &'s mut dyn Sink,
-    policy: SamplingPolicy,
-    exporter_addr: u128,
-    sysid: u16,
+    pub(crate) sink: &'s mut dyn Sink,
+    pub(crate) policy: SamplingPolicy,
+    pub(crate) exporter_addr: u128,
+    pub(crate) sysid: u16,
     pub(crate) flows: u64,
     pub(crate) packets: u64,
     pub(crate) bytes: u64,

@@ -301,11 +301,27 @@ macro_rules! define_fields {
             }
         }
 
-        /// Collects [`FlowRecord`]s into a column-oriented [`crate::FlowBatch`].
-        #[derive(Debug, Default)]
+        /// Collects flows into a column-oriented [`crate::FlowBatch`]: whole
+        /// [`FlowRecord`]s with [`BatchBuilder::push`], or column by column
+        /// with [`BatchBuilder::push_u64`] / [`BatchBuilder::push_u128`] and
+        /// [`BatchBuilder::end_row`] (decoders that skip the row).
+        #[derive(Debug)]
         pub struct BatchBuilder {
             rows: usize,
-            $($member: crate::batch::ColumnBuilder<define_fields!(@phys $phys)>,)*
+            /// Integer columns by field index (address fields' entries unused).
+            u64s: [crate::batch::ColumnBuilder<u64>; Field::COUNT],
+            /// Address columns by field index (integer fields' entries unused).
+            u128s: [crate::batch::ColumnBuilder<u128>; Field::COUNT],
+        }
+
+        impl Default for BatchBuilder {
+            fn default() -> Self {
+                BatchBuilder {
+                    rows: 0,
+                    u64s: std::array::from_fn(|_| Default::default()),
+                    u128s: std::array::from_fn(|_| Default::default()),
+                }
+            }
         }
 
         impl BatchBuilder {
@@ -313,7 +329,31 @@ macro_rules! define_fields {
             #[inline]
             pub fn push(&mut self, r: &FlowRecord) {
                 let row = self.rows;
-                $(define_fields!(@push $pres self.$member, row, r.$member, $phys);)*
+                $(define_fields!(@push $pres self, Field::$variant, row, r.$member, $phys);)*
+                self.rows += 1;
+            }
+
+            /// Sets integer field `field` of the current row (the one the
+            /// next [`BatchBuilder::end_row`] completes). Each field at most
+            /// once per row; a field not set has no value in that row
+            /// (required fields must be set). Ignored for address fields.
+            #[inline]
+            pub fn push_u64(&mut self, field: Field, v: u64) {
+                debug_assert_eq!(field.physical(), Physical::U64, "{field}");
+                self.u64s[field.index()].push_value(self.rows, v);
+            }
+
+            /// Sets address field `field` of the current row (see
+            /// [`BatchBuilder::push_u64`]). Ignored for integer fields.
+            #[inline]
+            pub fn push_u128(&mut self, field: Field, v: u128) {
+                debug_assert_eq!(field.physical(), Physical::U128, "{field}");
+                self.u128s[field.index()].push_value(self.rows, v);
+            }
+
+            /// Completes the row begun by `push_u64` / `push_u128` calls.
+            #[inline]
+            pub fn end_row(&mut self) {
                 self.rows += 1;
             }
 
@@ -329,22 +369,36 @@ macro_rules! define_fields {
 
             /// Returns the memory of a finished batch for the next one.
             pub fn recycle(&mut self, batch: &mut crate::FlowBatch) {
-                $(
-                    if let Some(col) = batch.take_column(Field::$variant) {
-                        self.$member.recycle(col);
+                for f in Field::ALL {
+                    if let Some(col) = batch.take_column(*f) {
+                        match f.physical() {
+                            Physical::U64 => self.u64s[f.index()].recycle(col),
+                            Physical::U128 => self.u128s[f.index()].recycle(col),
+                        }
                     }
-                )*
+                }
             }
 
             /// Takes the rows pushed so far as a batch and starts over.
             /// Columns without any value are left out of the batch.
             pub fn finish(&mut self) -> crate::FlowBatch {
                 let mut batch = crate::FlowBatch::new(self.rows);
-                $(
-                    if let Some(col) = self.$member.take(self.rows) {
-                        batch.set_column(Field::$variant, col);
+                for f in Field::ALL {
+                    let col = match f.physical() {
+                        Physical::U64 => self.u64s[f.index()].take(self.rows),
+                        Physical::U128 => self.u128s[f.index()].take(self.rows),
+                    };
+                    if let Some(col) = col {
+                        batch.set_column(*f, col);
                     }
-                )*
+                }
+                // Values pushed to the wrong kind of column are dropped.
+                for f in Field::ALL {
+                    match f.physical() {
+                        Physical::U64 => drop(self.u128s[f.index()].take(self.rows)),
+                        Physical::U128 => drop(self.u64s[f.index()].take(self.rows)),
+                    }
+                }
                 self.rows = 0;
                 batch
             }
@@ -362,10 +416,10 @@ macro_rules! define_fields {
     (@set opt $e:expr, $t:ty, $v:expr) => { $e = Some($v as $t) };
     (@clear req $e:expr) => { $e = Default::default() };
     (@clear opt $e:expr) => { $e = None };
-    (@push req $b:expr, $row:expr, $v:expr, U64) => { $b.push_value($row, $v as u64) };
-    (@push req $b:expr, $row:expr, $v:expr, U128) => { $b.push_value($row, $v as u128) };
-    (@push opt $b:expr, $row:expr, $v:expr, U64) => { $b.push($row, $v.map(|x| x as u64)) };
-    (@push opt $b:expr, $row:expr, $v:expr, U128) => { $b.push($row, $v.map(|x| x as u128)) };
+    (@push req $s:ident, $f:expr, $row:expr, $v:expr, U64) => { $s.u64s[$f.index()].push_value($row, $v as u64) };
+    (@push req $s:ident, $f:expr, $row:expr, $v:expr, U128) => { $s.u128s[$f.index()].push_value($row, $v as u128) };
+    (@push opt $s:ident, $f:expr, $row:expr, $v:expr, U64) => { $s.u64s[$f.index()].push($row, $v.map(|x| x as u64)) };
+    (@push opt $s:ident, $f:expr, $row:expr, $v:expr, U128) => { $s.u128s[$f.index()].push($row, $v.map(|x| x as u128)) };
 }
 
 define_fields! {

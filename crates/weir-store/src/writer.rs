@@ -173,6 +173,25 @@ impl SlotWriter {
         if self.builder.len() >= self.opts.block_rows { self.flush_rows() } else { Ok(()) }
     }
 
+    /// The builder [`SlotWriter::push`] appends to, for callers that append
+    /// rows column by column ([`BatchBuilder::push_u64`] ...
+    /// [`BatchBuilder::end_row`]): at most [`SlotWriter::room`] rows, then
+    /// [`SlotWriter::flush_if_full`].
+    pub fn builder_mut(&mut self) -> &mut BatchBuilder {
+        &mut self.builder
+    }
+
+    /// Rows that may be appended to [`SlotWriter::builder_mut`] before the
+    /// block is full (at least 1 after a flush).
+    pub fn room(&self) -> usize {
+        self.opts.block_rows.saturating_sub(self.builder.len())
+    }
+
+    /// Writes the buffered rows as a block if there are `block_rows` of them.
+    pub fn flush_if_full(&mut self) -> Result<()> {
+        if self.builder.len() >= self.opts.block_rows { self.flush_rows() } else { Ok(()) }
+    }
+
     /// Writes the rows buffered so far as a (short) block now, so that a
     /// crash cannot lose them. The collector calls this every few seconds
     /// for slow sources; it costs some compression.

@@ -247,6 +247,27 @@ fn ntp_to_ms(v: u64) -> u64 {
 }
 
 impl Times {
+    /// Applies a time element; false if `act` is not one.
+    #[inline]
+    #[allow(clippy::cast_possible_truncation)]
+    pub(super) fn apply(&mut self, act: Act, v: &[u8]) -> bool {
+        use Act::*;
+        match act {
+            FirstUptime => set(&mut self.first_up, num(v).map(|x| x as u32)),
+            LastUptime => set(&mut self.last_up, num(v).map(|x| x as u32)),
+            FirstSeconds => set(&mut self.first_abs, num(v).map(|x| x.saturating_mul(1000))),
+            LastSeconds => set(&mut self.last_abs, num(v).map(|x| x.saturating_mul(1000))),
+            FirstMillis => set(&mut self.first_abs, num(v)),
+            LastMillis => set(&mut self.last_abs, num(v)),
+            FirstNtp => set(&mut self.first_abs, ntp(v)),
+            LastNtp => set(&mut self.last_abs, ntp(v)),
+            FirstDeltaMicros => set(&mut self.first_delta_us, num(v)),
+            LastDeltaMicros => set(&mut self.last_delta_us, num(v)),
+            _ => return false,
+        }
+        true
+    }
+
     /// `(first, last)` in ms since the epoch. In order of preference:
     /// absolute times (IE 150-157); deltas before the export time
     /// (158/159); sysUptime values (21/22) — v9 via the header, IPFIX via
@@ -331,8 +352,15 @@ pub(super) struct Scratch {
 }
 
 #[inline]
-fn num(v: &[u8]) -> Option<u64> {
-    if v.is_empty() || v.len() > 8 { None } else { Some(be_uint(v)) }
+pub(super) fn num(v: &[u8]) -> Option<u64> {
+    match *v {
+        [a] => Some(u64::from(a)),
+        [a, b] => Some(u64::from(u16::from_be_bytes([a, b]))),
+        [a, b, c, d] => Some(u64::from(u32::from_be_bytes([a, b, c, d]))),
+        [a, b, c, d, e, f, g, h] => Some(u64::from_be_bytes([a, b, c, d, e, f, g, h])),
+        _ if v.is_empty() || v.len() > 8 => None,
+        _ => Some(be_uint(v)),
+    }
 }
 
 #[inline]
@@ -441,16 +469,10 @@ impl Scratch {
             SamplerId => set(&mut self.sampler_id, num(v).map(|x| x as u32)),
             PacketInterval => set(&mut self.packet_interval, num(v)),
             PacketSpace => set(&mut self.packet_space, num(v)),
-            FirstUptime => set(&mut self.times.first_up, num(v).map(|x| x as u32)),
-            LastUptime => set(&mut self.times.last_up, num(v).map(|x| x as u32)),
-            FirstSeconds => set(&mut self.times.first_abs, num(v).map(|x| x.saturating_mul(1000))),
-            LastSeconds => set(&mut self.times.last_abs, num(v).map(|x| x.saturating_mul(1000))),
-            FirstMillis => set(&mut self.times.first_abs, num(v)),
-            LastMillis => set(&mut self.times.last_abs, num(v)),
-            FirstNtp => set(&mut self.times.first_abs, ntp(v)),
-            LastNtp => set(&mut self.times.last_abs, ntp(v)),
-            FirstDeltaMicros => set(&mut self.times.first_delta_us, num(v)),
-            LastDeltaMicros => set(&mut self.times.last_delta_us, num(v)),
+            FirstUptime | LastUptime | FirstSeconds | LastSeconds | FirstMillis | LastMillis
+            | FirstNtp | LastNtp | FirstDeltaMicros | LastDeltaMicros => {
+                self.times.apply(act, v);
+            }
             SysInitMillis => set(&mut self.sys_init_ms, num(v)),
         }
     }

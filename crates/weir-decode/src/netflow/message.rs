@@ -12,12 +12,13 @@
 
 use weir_record::FlowRecord;
 
+use super::fast::{Plan, SetContext};
 use super::ie::{Clock, Scratch};
 use super::template::{Domain, DomainKey, DomainTable, Lookup, Options, Template, VARLEN};
 use super::{be16, ipfix, sampling, v9};
 use crate::{
     AccountKey, Accounts, Datagram, DatagramInfo, DecodeError, DecoderConfig, Emit, ErrorKind,
-    Event, HeaderInfo, OptionsRecord, Protocol, Sink, TemplateField, TemplateInfo,
+    Event, HeaderInfo, OptionsRecord, Protocol, SamplingPolicy, Sink, TemplateField, TemplateInfo,
 };
 
 /// Which of the two template protocols.
@@ -287,6 +288,9 @@ impl Run<'_, '_> {
     /// at offset `base` of the datagram).
     fn data_set(&mut self, t: &Template, opts: &mut Options, body: &[u8], base: usize) {
         let mut pos = 0usize;
+        if let Some(plan) = &t.fast {
+            pos = self.fast_records(plan, opts, body);
+        }
         let options = t.info.options;
         while body.len() - pos >= t.min_len {
             let start = pos;
@@ -326,6 +330,50 @@ impl Run<'_, '_> {
                 self.flow(s, opts);
             }
         }
+    }
+
+    /// Appends the records of a simple template's data set straight to the
+    /// sink's column builder, if it offers one (see `fast`); returns the
+    /// bytes of `body` consumed (the rest goes the general way).
+    fn fast_records(&mut self, plan: &Plan, opts: &Options, body: &[u8]) -> usize {
+        // As `flow` and `Emit::flow`: simple templates carry no sampling
+        // elements, so the domain-wide rate applies.
+        let own = opts.default_rate.filter(|&r| r > 1);
+        let (stored_rate, scale) = match self.emit.policy {
+            SamplingPolicy::Force(r) => (Some(r), r),
+            SamplingPolicy::Scale => (own, own.unwrap_or(1)),
+            SamplingPolicy::Raw => (own, 1),
+        };
+        let cx = SetContext {
+            clock: self.clock,
+            received_ms: self.dg.received_ms,
+            flow_version: if self.protocol == Protocol::V9 { 9 } else { 10 },
+            domain: self.domain,
+            exporter_addr: self.emit.exporter_addr,
+            sysid: self.emit.sysid,
+            stored_rate,
+            scale,
+        };
+        let mut pos = 0usize;
+        while body.len() - pos >= plan.len() {
+            let Some((b, room)) = self.emit.sink.batch() else { break };
+            let done = plan.decode(&body[pos..], room, &cx, b);
+            self.emit.sink.batch_done();
+            if done.records == 0 {
+                break;
+            }
+            pos += done.records * plan.len();
+            self.records += done.records as u64;
+            let e = &mut self.emit;
+            e.flows += done.records as u64;
+            e.packets = e.packets.saturating_add(done.packets);
+            e.bytes = e.bytes.saturating_add(done.bytes);
+            e.sampling_rate = e.sampling_rate.max(stored_rate.unwrap_or(0));
+            if own.is_some() {
+                self.last_rate = own;
+            }
+        }
+        pos
     }
 
     #[cold]

@@ -32,6 +32,7 @@
 //! - Times: see `ie::Times::resolve`.
 //! - v1/v5/v7 have no domain: their account domain is 0.
 
+mod fast;
 mod ie;
 mod ipfix;
 mod legacy;

@@ -19,6 +19,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
+use super::fast::Plan;
 use super::ie::{Act, act};
 use crate::{ErrorKind, TemplateField, TemplateInfo, TemplateLimits};
 
@@ -40,6 +41,8 @@ pub(super) struct Template {
     pub ops: Vec<(u16, Act)>,
     /// Shortest possible record (variable-length fields count 1 byte).
     pub min_len: usize,
+    /// Column-direct plan of a simple data template (see `fast`).
+    pub fast: Option<Plan>,
     /// Received time of the last definition (ms).
     pub refreshed_ms: u64,
 }
@@ -91,13 +94,15 @@ impl Template {
                 info.template_id
             )));
         }
-        Ok(Template { info, ops, min_len, refreshed_ms: now })
+        let fast = if info.options { None } else { Plan::compile(&ops) };
+        Ok(Template { info, ops, min_len, fast, refreshed_ms: now })
     }
 
     /// Bytes of memory this template holds, as charged to the limit.
     pub(super) fn cost(&self) -> usize {
         64 + self.ops.len()
             * (std::mem::size_of::<TemplateField>() + std::mem::size_of::<(u16, Act)>())
+            + self.fast.as_ref().map_or(0, Plan::cost)
     }
 
     fn expired(&self, now: u64, ttl: u64) -> bool {

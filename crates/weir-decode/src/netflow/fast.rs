@@ -1,0 +1,307 @@
+//! Column-direct decoding of simple data templates.
+//!
+//! Most exporters send fixed-length templates in which every element maps
+//! to one column and no two elements compete for a column (no delta and
+//! total counters side by side, no IPv4 and IPv6 source in one record, no
+//! per-record sampling fields). For those, [`Plan::compile`] turns the
+//! template into a list of (offset, length, column) steps once, and
+//! [`Plan::decode`] appends each record straight to the sink's column
+//! builder: no [`FlowRecord`](weir_record::FlowRecord) row, no per-record
+//! `match` over elements that resolve alternatives. Any other template
+//! (variable-length elements, competing or sampling elements) is decoded
+//! by the general path; both give exactly the same flows (a test decodes
+//! every capture both ways).
+
+use weir_record::{BatchBuilder, Field};
+
+use super::be_uint;
+use super::ie::{Act, Clock, Times, num};
+use super::template::VARLEN;
+
+/// What one step of a plan does with the bytes at `off..off + len`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// An integer column: the number, cut to the column's width (`mask`).
+    Column(Field, u64),
+    /// An IPv4 address column (stored IPv4-mapped).
+    Ip4(Field),
+    /// An IPv6 address column.
+    Ip6(Field),
+    /// One of the values every row needs (`Req` index), cut by `mask`.
+    Required(usize, u64),
+    /// `icmpTypeCode` (v9 32 / IPFIX 139).
+    Icmp,
+    /// A start or end time element.
+    Time(Act),
+}
+
+/// Indices of [`Step::Required`] values.
+const PROTO: usize = 0;
+const SRC_PORT: usize = 1;
+const DST_PORT: usize = 2;
+const TCP_FLAGS: usize = 3;
+const SRC_TOS: usize = 4;
+const PACKETS: usize = 5;
+const BYTES: usize = 6;
+const OUT_PACKETS: usize = 7;
+const OUT_BYTES: usize = 8;
+const REQUIRED: usize = 9;
+
+const U8: u64 = 0xff;
+const U16: u64 = 0xffff;
+const U32: u64 = 0xffff_ffff;
+const ALL: u64 = u64::MAX;
+
+/// A compiled fixed-length data template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Plan {
+    /// (offset, length, step), in template order.
+    steps: Vec<(u16, u8, Step)>,
+    /// Record length.
+    len: usize,
+    has_out_packets: bool,
+    has_out_bytes: bool,
+}
+
+/// What is the same for every record of a data set.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct SetContext {
+    pub clock: Clock,
+    pub received_ms: u64,
+    pub flow_version: u64,
+    pub domain: u32,
+    pub exporter_addr: u128,
+    pub sysid: u16,
+    /// Stored `sampling_rate` of every flow, if any.
+    pub stored_rate: Option<u32>,
+    /// Factor applied to packet and byte counters.
+    pub scale: u32,
+}
+
+/// Totals of the flows a call appended.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct Appended {
+    pub records: usize,
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+impl Plan {
+    /// The plan of a data template given as its compiled `ops` (wire
+    /// length or [`VARLEN`], action); `None` if the template is not simple.
+    pub(super) fn compile(ops: &[(u16, Act)]) -> Option<Plan> {
+        use Act::*;
+        let mut steps = Vec::with_capacity(ops.len());
+        let mut off = 0usize;
+        let mut taken = [false; Field::COUNT];
+        let mut req_taken = [false; REQUIRED];
+        for &(len, act) in ops {
+            if len == VARLEN {
+                return None;
+            }
+            let l = usize::from(len);
+            // Lengths that the general path ignores (wrong size for the
+            // element) add no step: the value stays absent there too.
+            let is_num = (1..=8).contains(&l);
+            let step = match act {
+                Skip => None,
+                Bytes => is_num.then_some(Step::Required(BYTES, ALL)),
+                Packets => is_num.then_some(Step::Required(PACKETS, ALL)),
+                OutBytes => is_num.then_some(Step::Required(OUT_BYTES, ALL)),
+                OutPackets => is_num.then_some(Step::Required(OUT_PACKETS, ALL)),
+                Proto => is_num.then_some(Step::Required(PROTO, U8)),
+                TcpFlags => is_num.then_some(Step::Required(TCP_FLAGS, U8)),
+                SrcTos => is_num.then_some(Step::Required(SRC_TOS, U8)),
+                SrcPort => is_num.then_some(Step::Required(SRC_PORT, U16)),
+                DstPort => is_num.then_some(Step::Required(DST_PORT, U16)),
+                Flows => is_num.then_some(Step::Column(Field::Flows, ALL)),
+                DstTos => is_num.then_some(Step::Column(Field::DstTos, U8)),
+                SrcMask => is_num.then_some(Step::Column(Field::SrcMask, U8)),
+                DstMask => is_num.then_some(Step::Column(Field::DstMask, U8)),
+                InIf => is_num.then_some(Step::Column(Field::InputIf, U32)),
+                OutIf => is_num.then_some(Step::Column(Field::OutputIf, U32)),
+                SrcAs => is_num.then_some(Step::Column(Field::SrcAs, U32)),
+                DstAs => is_num.then_some(Step::Column(Field::DstAs, U32)),
+                NextAs => is_num.then_some(Step::Column(Field::NextAs, U32)),
+                PrevAs => is_num.then_some(Step::Column(Field::PrevAs, U32)),
+                SrcVlan => is_num.then_some(Step::Column(Field::SrcVlan, U16)),
+                DstVlan => is_num.then_some(Step::Column(Field::DstVlan, U16)),
+                Direction => is_num.then_some(Step::Column(Field::Direction, U8)),
+                FwdStatus => is_num.then_some(Step::Column(Field::FwdStatus, U8)),
+                EngineType => is_num.then_some(Step::Column(Field::EngineType, U8)),
+                EngineId => is_num.then_some(Step::Column(Field::EngineId, U8)),
+                EndReason => is_num.then_some(Step::Column(Field::EndReason, U8)),
+                InSrcMac => (l == 6).then_some(Step::Column(Field::InSrcMac, ALL)),
+                InDstMac => (l == 6).then_some(Step::Column(Field::InDstMac, ALL)),
+                OutSrcMac => (l == 6).then_some(Step::Column(Field::OutSrcMac, ALL)),
+                OutDstMac => (l == 6).then_some(Step::Column(Field::OutDstMac, ALL)),
+                Mpls(i) => {
+                    let f = Field::from_id(Field::Mpls1.id() + u16::from(i.min(9)))?;
+                    (l == 3).then_some(Step::Column(f, ALL))
+                }
+                Src4 => (l == 4).then_some(Step::Ip4(Field::SrcAddr)),
+                Dst4 => (l == 4).then_some(Step::Ip4(Field::DstAddr)),
+                NextHop4 => (l == 4).then_some(Step::Ip4(Field::NextHop)),
+                BgpNextHop4 => (l == 4).then_some(Step::Ip4(Field::BgpNextHop)),
+                Src6 => (l == 16).then_some(Step::Ip6(Field::SrcAddr)),
+                Dst6 => (l == 16).then_some(Step::Ip6(Field::DstAddr)),
+                NextHop6 => (l == 16).then_some(Step::Ip6(Field::NextHop)),
+                BgpNextHop6 => (l == 16).then_some(Step::Ip6(Field::BgpNextHop)),
+                IcmpTypeCode => is_num.then_some(Step::Icmp),
+                FirstUptime | LastUptime | FirstSeconds | LastSeconds | FirstMillis
+                | LastMillis | FirstNtp | LastNtp | FirstDeltaMicros | LastDeltaMicros => {
+                    Some(Step::Time(act))
+                }
+                // Alternatives resolved by precedence, and per-record
+                // sampling or boot time: the general path.
+                _ => return None,
+            };
+            if let Some(step) = step {
+                // Two elements for one column (IPv4 and IPv6 source, next
+                // hop given twice): the general path resolves them.
+                match step {
+                    Step::Column(f, _) | Step::Ip4(f) | Step::Ip6(f) => {
+                        if std::mem::replace(&mut taken[f.index()], true) {
+                            return None;
+                        }
+                    }
+                    Step::Required(i, _) => {
+                        if std::mem::replace(&mut req_taken[i], true) {
+                            return None;
+                        }
+                    }
+                    Step::Icmp | Step::Time(_) => {}
+                }
+                steps.push((u16::try_from(off).ok()?, len.min(255) as u8, step));
+            }
+            off += l;
+        }
+        if off == 0 || off > usize::from(u16::MAX) {
+            return None;
+        }
+        Some(Plan {
+            steps,
+            len: off,
+            has_out_packets: req_taken[OUT_PACKETS],
+            has_out_bytes: req_taken[OUT_BYTES],
+        })
+    }
+
+    /// Record length in bytes.
+    pub(super) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Bytes of memory the plan holds (charged to the template limit).
+    pub(super) fn cost(&self) -> usize {
+        self.steps.len() * std::mem::size_of::<(u16, u8, Step)>()
+    }
+
+    /// Appends the records in `body` (whole records only, at most `room`)
+    /// to `b`; returns how many and their counters.
+    #[allow(clippy::cast_possible_truncation)]
+    pub(super) fn decode(
+        &self,
+        body: &[u8],
+        room: usize,
+        cx: &SetContext,
+        b: &mut BatchBuilder,
+    ) -> Appended {
+        let mut done = Appended::default();
+        for rec in body.chunks_exact(self.len).take(room) {
+            let mut req = [0u64; REQUIRED];
+            let mut icmp: Option<u64> = None;
+            let mut times = Times::default();
+            for &(off, len, step) in &self.steps {
+                let Some(v) = rec.get(usize::from(off)..usize::from(off) + usize::from(len)) else {
+                    continue;
+                };
+                match step {
+                    Step::Column(f, mask) => b.push_u64(f, uint(v) & mask),
+                    Step::Required(i, mask) => req[i] = uint(v) & mask,
+                    Step::Ip4(f) => b.push_u128(f, 0xffff_0000_0000 | uint(v) as u128),
+                    Step::Ip6(f) => {
+                        let mut a = [0u8; 16];
+                        a.copy_from_slice(v);
+                        b.push_u128(f, u128::from_be_bytes(a));
+                    }
+                    Step::Icmp => icmp = Some(uint(v) & U16),
+                    Step::Time(act) => {
+                        times.apply(act, v);
+                    }
+                }
+            }
+            // As `Scratch::finish`: the ICMP type/code only for ICMP flows.
+            if let Some(tc) = icmp
+                && (req[PROTO] == 1 || req[PROTO] == 58)
+            {
+                req[SRC_PORT] = 0;
+                req[DST_PORT] = tc;
+            }
+            let (first, last) = times.resolve(&cx.clock);
+            if cx.scale > 1 {
+                let r = u64::from(cx.scale);
+                for i in [PACKETS, BYTES, OUT_PACKETS, OUT_BYTES] {
+                    req[i] = req[i].saturating_mul(r);
+                }
+            }
+            b.push_u64(Field::First, first);
+            b.push_u64(Field::Last, last);
+            b.push_u64(Field::Received, cx.received_ms);
+            b.push_u64(Field::SrcPort, req[SRC_PORT]);
+            b.push_u64(Field::DstPort, req[DST_PORT]);
+            b.push_u64(Field::Proto, req[PROTO]);
+            b.push_u64(Field::TcpFlags, req[TCP_FLAGS]);
+            b.push_u64(Field::SrcTos, req[SRC_TOS]);
+            b.push_u64(Field::Packets, req[PACKETS]);
+            b.push_u64(Field::Bytes, req[BYTES]);
+            if self.has_out_packets {
+                b.push_u64(Field::OutPackets, req[OUT_PACKETS]);
+            }
+            if self.has_out_bytes {
+                b.push_u64(Field::OutBytes, req[OUT_BYTES]);
+            }
+            b.push_u128(Field::ExporterAddr, cx.exporter_addr);
+            b.push_u64(Field::ExporterId, u64::from(cx.sysid));
+            if let Some(r) = cx.stored_rate {
+                b.push_u64(Field::SamplingRate, u64::from(r));
+            }
+            b.push_u64(Field::FlowVersion, cx.flow_version);
+            b.push_u64(Field::ObsDomain, u64::from(cx.domain));
+            b.end_row();
+            done.records += 1;
+            done.packets = done.packets.saturating_add(req[PACKETS]);
+            done.bytes = done.bytes.saturating_add(req[BYTES]);
+        }
+        done
+    }
+}
+
+/// A big-endian number of 1 to 8 bytes (lengths are checked when the
+/// plan is compiled).
+#[inline]
+fn uint(v: &[u8]) -> u64 {
+    num(v).unwrap_or_else(|| be_uint(v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn simple_templates_only() {
+        let v9 = [(4u16, Act::Src4), (4, Act::Dst4), (2, Act::SrcPort), (8, Act::Bytes)];
+        let p = Plan::compile(&v9).unwrap();
+        assert_eq!((p.len(), p.steps.len()), (18, 4));
+        // Competing elements, variable length, sampling: the general path.
+        assert!(Plan::compile(&[(4, Act::Src4), (16, Act::Src6)]).is_none());
+        assert!(Plan::compile(&[(8, Act::Bytes), (8, Act::BytesTotal)]).is_none());
+        assert!(Plan::compile(&[(VARLEN, Act::Skip)]).is_none());
+        assert!(Plan::compile(&[(4, Act::SamplerId)]).is_none());
+        assert!(Plan::compile(&[(2, Act::SrcPort), (2, Act::SrcPort)]).is_none());
+        // A wrong length adds no step but keeps the offsets.
+        let p = Plan::compile(&[(3, Act::Src4), (2, Act::DstPort)]).unwrap();
+        assert_eq!(p.steps, vec![(3, 2, Step::Required(DST_PORT, U16))]);
+        assert!(Plan::compile(&[(0, Act::Skip)]).is_none());
+    }
+}
