@@ -769,7 +769,9 @@ fn run_stats(
                     let d = acc.map.len() as u64;
                     (finish_in_memory(&acc, &el, spec.per_proto, &spec.orders, topn, post), d)
                 };
-                for t in tables(el, spec.per_proto, &spec.orders, rows, acc.total, distinct) {
+                for t in
+                    tables(el, spec.per_proto, &spec.orders, rows, work.scan.counters, distinct)
+                {
                     sink.stat(&t).map_err(sink_err)?;
                 }
             }

@@ -3,6 +3,7 @@
 use weir_record::{Bitmap, Column, Field, FlowBatch, FlowRecord, Values, is_ipv4_mapped};
 
 use crate::model::AggKey;
+use crate::stats::absent_value;
 
 /// A borrowed column, or "no row has it".
 #[derive(Clone, Copy)]
@@ -64,7 +65,9 @@ pub(crate) fn keep_bits(v: u128, total: u32) -> u128 {
     }
 }
 
-/// One aggregation key component.
+/// One aggregation key component. An absent plain field counts as 0 (an
+/// absent address as 0.0.0.0), as in nfdump; a prefix key of the other
+/// address family stays absent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Comp {
     Field(Field),
@@ -121,7 +124,7 @@ impl Comp {
     #[inline]
     pub fn value(&self, cols: &[Col<'_>; 2], i: usize) -> Option<u128> {
         match *self {
-            Comp::Field(_) => cols[0].get(i),
+            Comp::Field(f) => Some(cols[0].get(i).unwrap_or_else(|| absent_value(f))),
             Comp::Prefix { ipv6, bits, .. } => {
                 let v = cols[0].get(i)?;
                 if is_ipv4_mapped(v) == ipv6 {
@@ -130,8 +133,8 @@ impl Comp {
                 let total = if ipv6 { u32::from(bits) } else { 96 + u32::from(bits) };
                 Some(keep_bits(v, total))
             }
-            Comp::Net { .. } => {
-                let v = cols[0].get(i)?;
+            Comp::Net { addr, .. } => {
+                let v = cols[0].get(i).unwrap_or_else(|| absent_value(addr));
                 let m = cols[1].get(i).unwrap_or(0) as u32;
                 let total = if is_ipv4_mapped(v) { 96 + m.min(32) } else { m.min(128) };
                 Some(keep_bits(v, total))
@@ -151,7 +154,7 @@ impl Comp {
     #[cfg(test)]
     pub fn value_of(&self, r: &FlowRecord) -> Option<u128> {
         match *self {
-            Comp::Field(f) => r.get(f),
+            Comp::Field(f) => Some(r.get(f).unwrap_or_else(|| absent_value(f))),
             Comp::Prefix { field, ipv6, bits } => {
                 let v = r.get(field)?;
                 if is_ipv4_mapped(v) == ipv6 {
@@ -161,7 +164,7 @@ impl Comp {
                 Some(keep_bits(v, total))
             }
             Comp::Net { addr, mask } => {
-                let v = r.get(addr)?;
+                let v = r.get(addr).unwrap_or_else(|| absent_value(addr));
                 let m = r.get(mask).unwrap_or(0) as u32;
                 let total = if is_ipv4_mapped(v) { 96 + m.min(32) } else { m.min(128) };
                 Some(keep_bits(v, total))

@@ -231,8 +231,9 @@ pub struct StatTable {
     pub order: Order,
     /// Top rows, in order.
     pub rows: Vec<StatRow>,
-    /// Totals over every counted value (the denominators of the `(%)`
-    /// columns); for two-sided elements each flow counts on both sides.
+    /// The denominators of the `(%)` columns: as in nfdump 1.7.1, the
+    /// totals of the records that passed (the summary's `passed`), also for
+    /// two-sided elements (whose percentages can add up to 200 %).
     pub total: Counters,
     /// Distinct values seen.
     pub distinct: u64,

@@ -10,8 +10,10 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 
 use hashbrown::HashTable;
+use std::net::{IpAddr, Ipv4Addr};
 use weir_filter::Filter;
-use weir_record::{Bitmap, Field, FlowBatch, FlowRecord};
+
+use weir_record::{Bitmap, Field, FieldType, FlowBatch, FlowRecord, ip_to_u128};
 
 use crate::error::QueryError;
 use crate::keys::{Col, mix};
@@ -130,30 +132,27 @@ impl StatMap {
     }
 }
 
-/// Whether an absent value counts as 0 (nfdump's records carry zeros for
-/// fields an exporter did not send; addresses are left out instead).
-fn zero_when_absent(f: Field) -> bool {
-    !matches!(
-        f,
-        Field::SrcAddr | Field::DstAddr | Field::NextHop | Field::BgpNextHop | Field::ExporterAddr
-    )
+/// The value an absent field counts as: nfdump's records carry zeros for
+/// fields an exporter did not send (addresses read as 0.0.0.0).
+#[inline]
+pub(crate) fn absent_value(f: Field) -> u128 {
+    match f.info().ty {
+        FieldType::Ip => ip_to_u128(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+        _ => 0,
+    }
 }
 
 /// The statistic of one element over part of the rows.
 pub(crate) struct ElemAcc {
     pub map: StatMap,
-    pub total: Counters,
 }
 
 impl ElemAcc {
     pub fn new() -> ElemAcc {
-        ElemAcc { map: StatMap::default(), total: Counters::default() }
+        ElemAcc { map: StatMap::default() }
     }
 
     pub fn merge(&mut self, o: ElemAcc) {
-        self.total.flows += o.total.flows;
-        self.total.packets += o.total.packets;
-        self.total.bytes += o.total.bytes;
         self.map.merge(o.map);
     }
 
@@ -173,13 +172,9 @@ impl ElemAcc {
         let flows = Col::of(batch, Field::Flows);
         for &f in el.fields {
             let col = Col::of(batch, f);
-            let zero = zero_when_absent(f);
+            let absent = absent_value(f);
             for i in sel.iter_ones() {
-                let value = match col.get(i) {
-                    Some(v) => v,
-                    None if zero => 0,
-                    None => continue,
-                };
+                let value = col.get(i).unwrap_or(absent);
                 let e = StatEntry {
                     value,
                     proto: if per_proto { proto.u64_or(i, 0) as u16 & 0xff } else { NO_PROTO },
@@ -189,9 +184,6 @@ impl ElemAcc {
                     packets: packets.u64_or(i, 0),
                     bytes: bytes.u64_or(i, 0),
                 };
-                self.total.flows += e.flows;
-                self.total.packets += e.packets;
-                self.total.bytes += e.bytes;
                 self.map.add(e);
             }
         }
@@ -201,10 +193,7 @@ impl ElemAcc {
 /// The reference: the entries a record contributes to an element.
 #[cfg(test)]
 pub(crate) fn record_values(el: &StatElement, r: &FlowRecord) -> Vec<u128> {
-    el.fields
-        .iter()
-        .filter_map(|&f| r.get(f).or(if zero_when_absent(f) { Some(0) } else { None }))
-        .collect()
+    el.fields.iter().map(|&f| r.get(f).unwrap_or(absent_value(f))).collect()
 }
 
 /// Number of spill partitions (by the top bits of the hash).

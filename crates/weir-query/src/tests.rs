@@ -473,10 +473,10 @@ fn ref_stat(
             e.counters.flows += r.flows.unwrap_or(1);
             e.counters.packets += r.packets;
             e.counters.bytes += r.bytes;
-            total.flows += r.flows.unwrap_or(1);
-            total.packets += r.packets;
-            total.bytes += r.bytes;
         }
+        total.flows += r.flows.unwrap_or(1);
+        total.packets += r.packets;
+        total.bytes += r.bytes;
     }
     let distinct = m.len() as u64;
     let mut rows: Vec<StatRow> = m.into_values().collect();
