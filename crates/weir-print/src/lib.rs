@@ -4,6 +4,32 @@
 //! written against nfdump keep working: the same header lines, column
 //! widths, number scaling, summary lines, csv headers and json keys.
 //!
+//! Formats (`-o`, see [`Format::parse`]): `line` (default), `long`,
+//! `extended`, `biline`, `bilong` (each with a `6` suffix for full IPv6),
+//! `fmt:…` with nfdump's `%` tokens (and `%line`, `%long`, … embedded),
+//! `csv`, `csv:…`, `json`, `ndjson`, `raw` and `null`. Element statistics
+//! print as nfdump's `Top N … ordered by …:` tables (or their csv/json
+//! variants), `-s record` as `Top N flows ordered by …:` plus the record
+//! format, and the run ends with nfdump 1.7.8's four summary lines.
+//!
+//! Where nfdump 1.7.1 and 1.7.8 differ, the printers follow 1.7.8: `%tos`
+//! is `%4u` (1.7.1: `%3u`), stat tables have no blank line after them,
+//! `-N` prints TCP flags as a number, `%it`/`%ic` print the type/code
+//! bytes of the destination port whatever the protocol, fmt `%bps`/`%pps`
+//! use integer arithmetic (1.7.1 used floating point and could be one
+//! lower), csv prints `type.code` for ICMP destination ports, and the
+//! summary reads `Total records processed` with a `Time window` in
+//! milliseconds and its `Duration`.
+//!
+//! Deliberate differences from nfdump 1.7.8 itself: tokens for data weir
+//! does not store (geo, NSEL/NAT, latency, payload, JA3/JA4, VRF, pflog,
+//! TTL, …) are rejected with "not supported by weir"; `-o json` always
+//! closes its array (also after `-s record`, where nfdump leaves it open);
+//! a json stat row of the `flags` element carries the flags text (nfdump
+//! prints an empty string); `raw` derives nfdump's extension list and
+//! record size from the fields present; `Sys:`/`User:` come from
+//! `/proc/self/stat` (1/100 s resolution, 0 elsewhere).
+//!
 //! ```
 //! use weir_print::{Format, PrintOptions, Printer, TimeZoneSetting};
 //! use weir_query::{Section, Sink, Summary};
