@@ -205,7 +205,8 @@ pub(crate) fn render_json(
         o.num("next_as", r.next_as.unwrap_or(0) as u64);
         o.num("prev_as", r.prev_as.unwrap_or(0) as u64);
     }
-    if let Some(d) = r.obs_domain {
+    // nfdump keeps the observation domain only for IPFIX records.
+    if let Some(d) = r.obs_domain.filter(|_| r.flow_version == Some(10)) {
         o.num("observationDomainID", d as u64);
         o.num("observationPointID", 0);
     }

@@ -64,7 +64,8 @@ fn extensions(r: &FlowRecord) -> (Vec<u8>, u64) {
         36,
     );
     add(r.next_as.is_some() || r.prev_as.is_some(), 16, 12);
-    add(r.obs_domain.is_some(), 33, 20);
+    // nfdump keeps the observation domain only for IPFIX records.
+    add(r.obs_domain.is_some() && r.flow_version == Some(10), 33, 20);
     (ids, size)
 }
 
