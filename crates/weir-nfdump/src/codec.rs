@@ -9,6 +9,7 @@ use crate::lzo;
 #[derive(Default)]
 pub(crate) struct Decompressor {
     zstd: Option<zstd::bulk::Decompressor<'static>>,
+    lz4: Vec<u8>,
 }
 
 fn fail(codec: &'static str, msg: impl ToString) -> ErrorKind {
@@ -24,9 +25,7 @@ impl Decompressor {
         out: &mut Vec<u8>,
         limit: usize,
     ) -> Result<(), ErrorKind> {
-        if c != Compression::Lz4 {
-            out.clear();
-        }
+        out.clear();
         match c {
             Compression::None => {
                 out.extend_from_slice(src);
@@ -34,21 +33,15 @@ impl Decompressor {
             }
             Compression::Lzo => lzo::decompress(src, out, limit).map_err(|e| fail("LZO", e)),
             Compression::Lz4 => {
-                // LZ4 expands at most 255:1; size (and zero) only what this
-                // block can need, and keep the buffer between blocks.
-                let cap = limit.min(src.len().saturating_mul(255).saturating_add(64));
-                // Stale bytes from the last block are overwritten or cut off.
-                out.resize(cap, 0);
-                match lz4_flex::block::decompress_into(src, out) {
-                    Ok(n) => {
-                        out.truncate(n);
-                        Ok(())
-                    }
-                    Err(e) => {
-                        out.clear();
-                        Err(fail("LZ4", e))
-                    }
+                // The decoder writes into an initialised buffer: keep one
+                // of the full block size (zeroed once) and copy out.
+                if self.lz4.len() < limit {
+                    self.lz4 = vec![0; limit];
                 }
+                let n = lz4_flex::block::decompress_into(src, &mut self.lz4[..limit])
+                    .map_err(|e| fail("LZ4", e))?;
+                out.extend_from_slice(&self.lz4[..n]);
+                Ok(())
             }
             Compression::Bz2 => {
                 let mut d = bzip2::Decompress::new(false);

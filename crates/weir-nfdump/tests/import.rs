@@ -247,3 +247,34 @@ fn totals_equal_nfdump_info_for_unidirectional_flows() {
         assert_eq!(slot.info().ident, i["Ident"]);
     }
 }
+
+#[test]
+fn empty_files_and_single_files() {
+    if !nfdump_installed("empty_files_and_single_files") {
+        return;
+    }
+    // nfcapd without traffic writes a file with no flows (header + appendix).
+    let dir = tempfile::tempdir().unwrap();
+    let files = Nfcapd::start(dir.path(), "quiet", &["-z"]).stop();
+    assert_eq!(files.len(), 1);
+    let p = weir_nfdump::parse(&std::fs::read(&files[0]).unwrap()).unwrap();
+    assert!(p.flows.is_empty());
+    assert_eq!(p.ident.as_deref(), Some("quiet"));
+    let dest = tempfile::tempdir().unwrap();
+    // A single file as the source.
+    let mut opts = ImportOptions::new(&files[0], dest.path());
+    opts.name_time = NameTime::Utc;
+    opts.layout = SubdirLayout::Flat;
+    let r = import(opts).unwrap();
+    assert_eq!(r.files_imported(), 1, "{r:?}");
+    let (slot, rows) = read_slot(&r.imported[0].1);
+    assert!(rows.is_empty());
+    assert_eq!(slot.info().ident, "quiet");
+    assert_eq!(slot.info().totals.all.flows, 0);
+    assert_eq!(r.imported[0].1.parent().unwrap(), dest.path());
+    // And once more: already there.
+    let mut opts = ImportOptions::new(&files[0], dest.path());
+    opts.name_time = NameTime::Utc;
+    opts.layout = SubdirLayout::Flat;
+    assert_eq!(import(opts).unwrap().files_skipped(), 1);
+}

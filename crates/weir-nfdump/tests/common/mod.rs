@@ -113,6 +113,14 @@ impl Nfcapd {
     }
 }
 
+/// The nfcapd files (not `nfcapd.current.*`) under `dir`, sorted.
+pub fn nfcapd_files(dir: &Path) -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    collect(dir, &mut v);
+    v.sort();
+    v
+}
+
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(rd) = std::fs::read_dir(dir) else { return };
     for e in rd.flatten() {
@@ -432,6 +440,8 @@ pub struct NfExporter {
     pub flows: u64,
     /// (packet interval, packet space) of its samplers.
     pub samplers: Vec<(u32, u32)>,
+    /// The file has no exporter stat record for it.
+    pub no_stat: bool,
 }
 
 /// `nfdump -E FILE`, parsed.
@@ -449,15 +459,19 @@ pub fn nfdump_exporters(file: &Path) -> Vec<NfExporter> {
                 }
             }
             let g = |k: &str| kv.get(k).unwrap_or_else(|| panic!("{k} in {l}")).clone();
+            // Files without exporter stat records (nfdump -w): "ID: 3 - no flows sent".
+            let no_stat = l.ends_with("no flows sent");
+            let c = |k: &str| if no_stat { 0 } else { g(k).parse().unwrap() };
             out.push(NfExporter {
                 sysid: g("SysID").parse().unwrap(),
                 ip: g("IP"),
                 version: g("version").parse().unwrap(),
-                id: g("ID").parse().unwrap(),
-                sequence_failures: g("Sequence failures").parse().unwrap(),
-                packets: g("packets").parse().unwrap(),
-                flows: g("flows").parse().unwrap(),
+                id: g("ID").split_whitespace().next().unwrap().parse().unwrap(),
+                sequence_failures: c("Sequence failures"),
+                packets: c("packets"),
+                flows: c("flows"),
                 samplers: Vec::new(),
+                no_stat,
             });
         } else if l.starts_with("Sampler") {
             let get = |k: &str| -> u32 {
