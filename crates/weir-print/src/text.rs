@@ -262,13 +262,39 @@ pub(crate) fn is_v4(v: u128) -> bool {
     weir_record::is_ipv4_mapped(v)
 }
 
+/// Digits of 0..=255 (three bytes, left-aligned) and their count.
+const OCTETS: [([u8; 3], u8); 256] = {
+    let mut t = [([0u8; 3], 0u8); 256];
+    let mut i = 0;
+    while i < 256 {
+        let (h, te, o) = ((i / 100) as u8, (i / 10 % 10) as u8, (i % 10) as u8);
+        t[i] = if i >= 100 {
+            ([b'0' + h, b'0' + te, b'0' + o], 3)
+        } else if i >= 10 {
+            ([b'0' + te, b'0' + o, 0], 2)
+        } else {
+            ([b'0' + o, 0, 0], 1)
+        };
+        i += 1;
+    }
+    t
+};
+
+/// Length of the dotted-quad text of `v`.
+#[inline]
+fn v4_len(v: u32) -> usize {
+    v.to_be_bytes().iter().map(|b| OCTETS[*b as usize].1 as usize).sum::<usize>() + 3
+}
+
+#[inline]
 fn push_v4(buf: &mut Vec<u8>, v: u32) {
     let o = v.to_be_bytes();
     for (i, b) in o.iter().enumerate() {
         if i != 0 {
             buf.push(b'.');
         }
-        push_u64(buf, *b as u64);
+        let (d, n) = &OCTETS[*b as usize];
+        buf.extend_from_slice(&d[..*n as usize]);
     }
 }
 
@@ -355,6 +381,17 @@ pub(crate) fn push_ip_text(buf: &mut Vec<u8>, v: u128, full: bool) {
 /// An address right-aligned in 16 (39 with full IPv6) columns, `0.0.0.0`
 /// when absent.
 pub(crate) fn push_ip_col(buf: &mut Vec<u8>, v: Option<u128>, full: bool) {
+    let width = if full { 39 } else { 16 };
+    if let Some(a) = v
+        && is_v4(a)
+    {
+        let len = v4_len(a as u32);
+        if len < width {
+            push_spaces(buf, width - len);
+        }
+        push_v4(buf, a as u32);
+        return;
+    }
     let start = buf.len();
     match v {
         Some(v) => push_ip_text(buf, v, full),
