@@ -360,3 +360,46 @@ pub(crate) fn render_csv(buf: &mut Vec<u8>, toks: &[Token], r: &FlowRecord, c: &
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dp(proto: u8, port: u16) -> String {
+        let r = FlowRecord { proto, dst_port: port, ..Default::default() };
+        let mut b = Vec::new();
+        push_dst_port(&mut b, &r);
+        String::from_utf8(b).unwrap()
+    }
+
+    #[test]
+    fn icmp_type_code_in_the_port_column() {
+        assert_eq!(dp(1, 8 << 8), "8.0");
+        assert_eq!(dp(1, (3 << 8) | 13), "3.13");
+        assert_eq!(dp(58, 128 << 8), "128.0");
+        assert_eq!(dp(6, 2048), "2048");
+        assert_eq!(dp(17, 53), "53");
+    }
+
+    #[test]
+    fn versions_and_durations() {
+        let v = |x| {
+            let mut b = Vec::new();
+            push_version(&mut b, x);
+            String::from_utf8(b).unwrap()
+        };
+        assert_eq!(v(None), "FLO");
+        assert_eq!(v(Some(5)), "Nv5");
+        assert_eq!(v(Some(10)), "Nv10");
+        assert_eq!(v(Some(0x85)), "Sv5");
+        let r = FlowRecord { first: 0, last: 5, ..Default::default() };
+        assert_eq!(duration_ms(&r), 0);
+        let r = FlowRecord { first: 10, last: 5, ..Default::default() };
+        assert_eq!(duration_ms(&r), 0);
+        let r = FlowRecord { first: 10, last: 1510, ..Default::default() };
+        assert_eq!(duration_ms(&r), 1500);
+        let r = FlowRecord { packets: 3, bytes: 1000, ..Default::default() };
+        assert_eq!(bpp(&r), 333);
+        assert_eq!(bpp(&FlowRecord::default()), 0);
+    }
+}
