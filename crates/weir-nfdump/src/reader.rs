@@ -208,10 +208,12 @@ const V3_FLAG_SAMPLED: u8 = 2;
 /// samplers and per-exporter counters.
 #[derive(Debug, Clone, Default)]
 pub struct Decoder {
-    exporters: BTreeMap<u16, ExporterInfo>,
+    /// Exporter records by sysid (index).
+    exporters: Vec<Option<ExporterInfo>>,
     samplers: BTreeMap<u16, Vec<SamplerInfo>>,
     counters: BTreeMap<u32, ExporterCounters>,
-    flow_sums: BTreeMap<u16, ExporterStats>,
+    /// What the flows of each sysid (index) add up to.
+    flow_sums: Vec<ExporterStats>,
     skipped: SkipCounts,
 }
 
@@ -249,7 +251,11 @@ impl Decoder {
                     return Err(short(4 + ExporterInfo::LEN));
                 }
                 let e = ExporterInfo::parse(&b[4..]);
-                self.exporters.insert(e.sysid, e);
+                let i = usize::from(e.sysid);
+                if self.exporters.len() <= i {
+                    self.exporters.resize(i + 1, None);
+                }
+                self.exporters[i] = Some(e);
                 Ok(Decoded::Exporter(e))
             }
             rtype::EXPORTER_STAT => {
@@ -464,8 +470,7 @@ impl Decoder {
                 ),
             ));
         }
-        let exporter = self.exporters.get(&sysid);
-        if let Some(e) = exporter {
+        if let Some(Some(e)) = self.exporters.get(usize::from(sysid)) {
             if f.exporter_addr.is_none() {
                 f.exporter_addr = Some(e.addr);
             }
@@ -479,7 +484,15 @@ impl Decoder {
         {
             f.sampling_rate = Some(s.rate());
         }
-        let sum = self.flow_sums.entry(sysid).or_default();
+        let i = usize::from(sysid);
+        if self.flow_sums.len() <= i {
+            self.flow_sums.resize(i + 1, ExporterStats::default());
+        }
+        let sum = &mut self.flow_sums[i];
+        if version & 0x80 != 0 {
+            // sFlow (sfcapd): 0x80 | datagram version, weir's sFlow code.
+            sum.version = u16::from(version);
+        }
         sum.flows += 1;
         sum.packets = sum.packets.saturating_add(f.packets);
         sum.bytes = sum.bytes.saturating_add(f.bytes);
@@ -492,9 +505,9 @@ impl Decoder {
         Ok(())
     }
 
-    /// Exporters seen so far, by sysid.
-    pub fn exporters(&self) -> &BTreeMap<u16, ExporterInfo> {
-        &self.exporters
+    /// Exporters seen so far, in sysid order.
+    pub fn exporters(&self) -> impl Iterator<Item = &ExporterInfo> {
+        self.exporters.iter().flatten()
     }
 
     /// Samplers seen so far, by sysid.
@@ -512,11 +525,10 @@ impl Decoder {
     /// sequence failures), the packets and bytes of the flows read, the
     /// first and last receive time and the sampling rate.
     pub fn exporter_stats(&self) -> Vec<ExporterStats> {
-        self.exporters
-            .values()
+        self.exporters()
             .map(|e| {
                 let c = self.counters.get(&u32::from(e.sysid)).copied().unwrap_or_default();
-                let s = self.flow_sums.get(&e.sysid).copied().unwrap_or_default();
+                let s = self.flow_sums.get(usize::from(e.sysid)).copied().unwrap_or_default();
                 let rate = self
                     .samplers
                     .get(&e.sysid)
@@ -525,7 +537,7 @@ impl Decoder {
                 ExporterStats {
                     addr: e.addr,
                     sysid: e.sysid,
-                    version: e.version as u16,
+                    version: if s.version & 0x80 != 0 { s.version } else { e.version as u16 },
                     domain: e.id,
                     datagrams: c.packets,
                     flows: if c.flows > 0 { c.flows } else { s.flows },
@@ -772,8 +784,8 @@ impl<R: Read + Seek> NfFile<R> {
         Ok(true)
     }
 
-    /// The next data block, decompressed, or `None` after the last one.
-    /// `block` is reused (its buffer keeps its capacity).
+    /// Reads the next data block, decompressed, into `block` (whose buffer
+    /// is reused); `false` after the last one.
     pub fn next_block(&mut self, block: &mut Block) -> Result<bool> {
         if self.pos < FILE_HEADER_LEN as u64 {
             self.seek(FILE_HEADER_LEN as u64)?;
@@ -781,17 +793,16 @@ impl<R: Read + Seek> NfFile<R> {
         let got = self.read_block(block, self.data_end)?;
         if got {
             self.blocks_read += 1;
-        } else if self.header.appendix_offset != 0 && self.blocks_read != self.header.num_blocks {
-            return Err(NfError::at(
-                &self.path,
-                self.pos,
-                ErrorKind::Corrupt(format!(
-                    "the header announces {} data blocks, the data area holds {}",
-                    self.header.num_blocks, self.blocks_read
-                )),
-            ));
         }
         Ok(got)
+    }
+
+    /// Data blocks read so far. After the last one this should equal the
+    /// header's `num_blocks`; a difference is not treated as damage (the
+    /// blocks are found by walking the data area up to the appendix, as
+    /// nfdump does), but can be reported.
+    pub fn blocks_read(&self) -> u32 {
+        self.blocks_read
     }
 
     /// Iterator over the data blocks (each decompressed into a new buffer).
