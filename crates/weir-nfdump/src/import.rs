@@ -134,7 +134,10 @@ pub struct ImportOptions {
     /// nfcapd trees (any `-S` layout) or single files, each with an
     /// optional source name. With one source the slot files go straight
     /// under `dest`; with several, source `name` goes to `dest/name` (a
-    /// source without a name is named after its directory).
+    /// source without a name is named after its directory). A tree that
+    /// holds several collectors' directories side by side (nfcapd `-n` /
+    /// `-M` layouts: `tree/rtr1/2024/03/04/nfcapd.*`, `tree/rtr2/...`) is
+    /// split into one stream per directory, written to `…/rtr1`, `…/rtr2`.
     pub sources: Vec<(PathBuf, Option<String>)>,
     /// Where the weir slot files go.
     pub dest: PathBuf,
@@ -312,6 +315,25 @@ struct Job {
     fallback_ident: String,
 }
 
+/// The directory a file's stream lives in: its directory without the
+/// nfcapd `-S` sub-directories of its slot (the longest layout whose
+/// directories, computed from the time in the name, end the path).
+fn stream_root(path: &Path, name: &NfcapdName) -> PathBuf {
+    let parent = path.parent().unwrap_or(Path::new(""));
+    let mut best = 0;
+    for layout in SubdirLayout::ALL {
+        if layout == SubdirLayout::Flat {
+            continue;
+        }
+        let sub = PathBuf::from(name.time.format(layout.pattern()).to_string());
+        let n = sub.components().count();
+        if n > best && parent.ends_with(&sub) {
+            best = n;
+        }
+    }
+    parent.ancestors().nth(best).unwrap_or(parent).to_path_buf()
+}
+
 /// The most common gap between consecutive starts (the collector's `-t`).
 fn infer_slot_len(starts: &[i64]) -> Option<u32> {
     let mut gaps: BTreeMap<i64, usize> = BTreeMap::new();
@@ -356,23 +378,41 @@ pub fn import(mut opts: ImportOptions) -> Result<ImportReport, ImportError> {
                 Some((p, n))
             })
             .collect();
-        let mut starts: Vec<i64> =
-            parsed.iter().filter_map(|(_, n)| n.start_s(opts.name_time, None)).collect();
-        starts.sort_unstable();
-        starts.dedup();
-        let inferred = opts.slot_secs.or_else(|| infer_slot_len(&starts));
-        for (path, n) in parsed {
-            let start_s = n.start_s(opts.name_time, None);
-            let slot_len =
-                inferred.unwrap_or_else(|| start_s.map_or(DEFAULT_SLOT_SECS, aligned_len)).max(1);
-            jobs.push(Job {
-                path,
-                dest_root: dest_root.clone(),
-                start_s,
-                name: n,
-                slot_len,
-                fallback_ident: name.clone().unwrap_or_else(|| "none".into()),
-            });
+        // A tree may hold several collectors' streams side by side (nfcapd
+        // -n / -M: one directory per source or exporter, each with its own
+        // -S sub-directories): each stream gets a directory of its own.
+        let mut streams: BTreeMap<PathBuf, Vec<(PathBuf, NfcapdName)>> = BTreeMap::new();
+        for (p, n) in parsed {
+            streams.entry(stream_root(&p, &n)).or_default().push((p, n));
+        }
+        let base = if src.is_file() { src.parent().unwrap_or(src) } else { src.as_path() };
+        let split = streams.len() > 1;
+        for (root, files) in streams {
+            let rel = root.strip_prefix(base).unwrap_or(Path::new("")).to_path_buf();
+            let (dest_root, fallback) = if split && !rel.as_os_str().is_empty() {
+                (dest_root.join(&rel), rel.to_string_lossy().replace('/', "-"))
+            } else {
+                (dest_root.clone(), name.clone().unwrap_or_else(|| "none".into()))
+            };
+            let mut starts: Vec<i64> =
+                files.iter().filter_map(|(_, n)| n.start_s(opts.name_time, None)).collect();
+            starts.sort_unstable();
+            starts.dedup();
+            let inferred = opts.slot_secs.or_else(|| infer_slot_len(&starts));
+            for (path, n) in files {
+                let start_s = n.start_s(opts.name_time, None);
+                let slot_len = inferred
+                    .unwrap_or_else(|| start_s.map_or(DEFAULT_SLOT_SECS, aligned_len))
+                    .max(1);
+                jobs.push(Job {
+                    path,
+                    dest_root: dest_root.clone(),
+                    start_s,
+                    name: n,
+                    slot_len,
+                    fallback_ident: fallback.clone(),
+                });
+            }
         }
     }
     let total = jobs.len();
@@ -631,6 +671,19 @@ mod tests {
         ] {
             assert!(parse_nfcapd_name(bad).is_none(), "{bad}");
         }
+    }
+
+    #[test]
+    fn stream_roots() {
+        let n = parse_nfcapd_name("nfcapd.202403040605").unwrap();
+        let root = |p: &str| stream_root(Path::new(p), &n);
+        assert_eq!(root("/f/nfcapd.202403040605"), Path::new("/f"));
+        assert_eq!(root("/f/2024/03/04/nfcapd.202403040605"), Path::new("/f"));
+        assert_eq!(root("/f/a/2024/03/04/06/nfcapd.202403040605"), Path::new("/f/a"));
+        assert_eq!(root("/f/2024-03-04/06/nfcapd.202403040605"), Path::new("/f"));
+        assert_eq!(root("/f/2024/064/nfcapd.202403040605"), Path::new("/f"));
+        assert_eq!(root("/f/2024/10/1/nfcapd.202403040605"), Path::new("/f"));
+        assert_eq!(root("/f/x/2024/03/nfcapd.202403040605"), Path::new("/f/x/2024/03"));
     }
 
     #[test]

@@ -278,3 +278,31 @@ fn empty_files_and_single_files() {
     opts.layout = SubdirLayout::Flat;
     assert_eq!(import(opts).unwrap().files_skipped(), 1);
 }
+
+#[test]
+fn a_tree_of_several_streams_keeps_them_apart() {
+    if !nfdump_installed("a_tree_of_several_streams_keeps_them_apart") {
+        return;
+    }
+    // Like nfcapd -n / -M: one directory per source, each with its own -S
+    // layout; the same slot names occur in both.
+    let top = tempfile::tempdir().unwrap();
+    let mut a = Nfcapd::start(&top.path().join("rtr-a"), "rtr-a", &["-S", "2"]);
+    let mut b = Nfcapd::start(&top.path().join("rtr-b"), "rtr-b", &["-S", "1", "-j"]);
+    a.send(&v5_datagrams(40, 41));
+    b.send(&v5_datagrams(50, 42));
+    let (fa, fb) = (a.stop(), b.stop());
+    let dest = tempfile::tempdir().unwrap();
+    let mut opts = ImportOptions::new(top.path(), dest.path());
+    opts.name_time = NameTime::Utc;
+    opts.layout = SubdirLayout::Flat;
+    let r = import(opts).unwrap();
+    assert_eq!(r.files_failed(), 0, "{r:?}");
+    assert_eq!(r.files_imported(), fa.len() + fb.len());
+    assert_eq!(r.flows, 90);
+    for (src, d) in &r.imported {
+        let which = if src.starts_with(top.path().join("rtr-a")) { "rtr-a" } else { "rtr-b" };
+        assert_eq!(d.parent().unwrap(), dest.path().join(which), "{}", d.display());
+        assert_eq!(SlotFile::open(d).unwrap().info().ident, which);
+    }
+}
