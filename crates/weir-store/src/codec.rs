@@ -71,6 +71,8 @@ fn unzigzag(z: u64) -> u64 {
 pub struct EncodeHint {
     kind: Option<u8>,
     since: u32,
+    /// Distinct values of the last dictionary (sizes the next one's table).
+    dict_len: u32,
 }
 
 /// Blocks a column is encoded with its remembered kind before every kind
@@ -106,7 +108,7 @@ pub fn encode_hinted(
     let start = out.len();
     let guess = hint.kind.filter(|_| hint.since < REVISIT_BLOCKS);
     let chosen = guess.and_then(|kind| {
-        let r = encode_as(kind, column, reference, &zone, out);
+        let r = encode_as(kind, column, reference, &zone, &mut hint.dict_len, out);
         if r.is_none() {
             out.truncate(start);
         }
@@ -118,11 +120,13 @@ pub fn encode_hinted(
             r
         }
         None => {
-            let r = encode_best(column, valid, reference, &zone, out);
-            *hint = EncodeHint { kind: Some(r.0), since: 1 };
+            let r = encode_best(column, valid, reference, &zone, &mut hint.dict_len, out);
+            hint.kind = Some(r.0);
+            hint.since = 1;
             r
         }
     };
+
     enc |= kind;
     if width >= 2 && kind != KIND_DICT {
         enc |= FLAG_SHUFFLE;
@@ -161,13 +165,14 @@ fn encode_best(
     valid: Option<&Bitmap>,
     reference: Option<(u16, &[u64])>,
     zone: &ZoneMap,
+    dict_len: &mut u32,
     out: &mut Vec<u8>,
 ) -> (u8, u8, u128, u16) {
     let rows = column.len();
     let for_width = width_of(zone.max - zone.min);
     let dict = match &column.values {
-        Values::U64(vals) => try_dict(vals, valid, zone, for_width, out),
-        Values::U128(vals) => try_dict(vals, valid, zone, for_width, out),
+        Values::U64(vals) => try_dict(vals, valid, zone, for_width, dict_len, out),
+        Values::U128(vals) => try_dict(vals, valid, zone, for_width, dict_len, out),
     };
     match (&column.values, dict) {
         (_, Some(w)) => (KIND_DICT, w, zone.min, 0),
@@ -194,6 +199,7 @@ fn encode_as(
     column: &Column,
     reference: Option<(u16, &[u64])>,
     zone: &ZoneMap,
+    dict_len: &mut u32,
     out: &mut Vec<u8>,
 ) -> Option<(u8, u8, u128, u16)> {
     let rows = column.len();
@@ -201,12 +207,10 @@ fn encode_as(
     let is_valid = |i: usize| valid.is_none_or(|b| b.get(i));
     let for_width = width_of(zone.max - zone.min);
     match (kind, &column.values) {
-        (KIND_DICT, Values::U64(vals)) => {
-            try_dict(vals, valid, zone, for_width, out).map(|w| (KIND_DICT, w, zone.min, 0))
-        }
-        (KIND_DICT, Values::U128(vals)) => {
-            try_dict(vals, valid, zone, for_width, out).map(|w| (KIND_DICT, w, zone.min, 0))
-        }
+        (KIND_DICT, Values::U64(vals)) => try_dict(vals, valid, zone, for_width, dict_len, out)
+            .map(|w| (KIND_DICT, w, zone.min, 0)),
+        (KIND_DICT, Values::U128(vals)) => try_dict(vals, valid, zone, for_width, dict_len, out)
+            .map(|w| (KIND_DICT, w, zone.min, 0)),
         (KIND_FOR, Values::U64(vals)) => {
             let min = zone.min as u64;
             match valid {
@@ -520,11 +524,14 @@ thread_local! {
 
 /// Writes a dictionary encoding into `out` if it is smaller than FOR and
 /// returns the value width; leaves `out` untouched otherwise.
+/// `dict_len`: distinct values of the column's previous dictionary (0:
+/// unknown), set to this one's.
 fn try_dict<T: DictValue>(
     vals: &[T],
     valid: Option<&Bitmap>,
     zone: &ZoneMap,
     for_width: u8,
+    dict_len: &mut u32,
     out: &mut Vec<u8>,
 ) -> Option<u8> {
     let rows = vals.len();
@@ -546,7 +553,7 @@ fn try_dict<T: DictValue>(
     SCRATCH.with(|cell| {
         let mut scratch = cell.borrow_mut();
         let (d, idx, gaps) = T::dict(&mut scratch);
-        dict_with(vals, valid, zone, for_width, max_distinct, sample, d, idx, gaps, out)
+        dict_with(vals, valid, zone, for_width, max_distinct, sample, d, idx, gaps, dict_len, out)
     })
 }
 
@@ -561,6 +568,7 @@ fn dict_with<T: DictValue>(
     d: &mut DictBuilder<T>,
     idx: &mut Vec<u32>,
     gaps: &mut Vec<u128>,
+    dict_len: &mut u32,
     out: &mut Vec<u8>,
 ) -> Option<u8> {
     let rows = vals.len();
@@ -575,8 +583,13 @@ fn dict_with<T: DictValue>(
     // Full pass; give up when the dictionary alone would outweigh FOR.
     let for_cost = rows * for_width as usize;
     let limit = (for_cost / (for_width as usize + 1)).min(max_distinct).min(u32::MAX as usize);
-    // Expect the distinct values to grow with the rows the sample saw.
-    d.reset((in_sample * (rows / sample.max(1))).clamp(16, limit.min(rows)));
+    // Size the table for the previous block's dictionary, else for a
+    // few times what the sample saw; it grows if needed.
+    let expect = match *dict_len as usize {
+        0 => in_sample * 4,
+        n => n + n / 4,
+    };
+    d.reset(expect.clamp(16, limit.min(rows)));
     idx.clear();
     idx.resize(rows, 0);
     match valid {
@@ -599,6 +612,7 @@ fn dict_with<T: DictValue>(
     if cost >= for_cost {
         return None;
     }
+    *dict_len = n as u32;
     // Ascending values, each stored as its difference to the previous one:
     // hosts of a few prefixes give small differences.
     d.sort();

@@ -129,10 +129,18 @@ impl SlotWriter {
         let file = file.map_err(|e| StoreError::io(&tmp_path, "create", e))?;
         let compressor = match opts.compression {
             Compression::None => None,
-            Compression::Zstd(level) => Some(
-                zstd::bulk::Compressor::new(level)
-                    .map_err(|e| StoreError::io(&tmp_path, "zstd init", e))?,
-            ),
+            Compression::Zstd(level) => {
+                let mut c = zstd::bulk::Compressor::new(level)
+                    .map_err(|e| StoreError::io(&tmp_path, "zstd init", e))?;
+                if level == 1 {
+                    // Matches shorter than 7 bytes rarely pay in byte planes
+                    // (random low bytes match by chance): measured smaller
+                    // and about 1 % cheaper on collected and generated flows.
+                    c.set_parameter(zstd::zstd_safe::CParameter::MinMatch(7))
+                        .map_err(|e| StoreError::io(&tmp_path, "zstd init", e))?;
+                }
+                Some(c)
+            }
         };
         let mut w = SlotWriter {
             out: BufWriter::with_capacity(1 << 20, file),
