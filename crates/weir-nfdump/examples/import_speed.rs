@@ -36,7 +36,11 @@ fn main() {
         opts.name_time = NameTime::Utc;
         opts.threads = threads;
         let r = import(opts).expect("import");
-        let _ = std::fs::remove_dir_all(&dest);
+        if std::env::var_os("KEEP").is_none() {
+            let _ = std::fs::remove_dir_all(&dest);
+        } else {
+            println!("kept {}", dest.display());
+        }
         let secs = r.elapsed.as_secs_f64();
         println!(
             "{src}: {flows} flows, {} files; read {:.2} M flows/s; import {:.2} M flows/s ({secs:.2} s, {threads} thread(s)); \

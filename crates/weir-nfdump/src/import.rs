@@ -199,6 +199,11 @@ pub enum FileOutcome {
         dest: PathBuf,
         /// Flows (records) written.
         flows: u64,
+        /// Signs of damage that did not stop the import: the stat record
+        /// disagrees with the flows read (nfcapd files carry no checksums,
+        /// so a damaged compressed block can still decode), or the header's
+        /// block count differs from the blocks found.
+        warnings: Vec<String>,
     },
     /// `dest` already holds the same slot (same totals, ident, slot and
     /// exporters): nothing written.
@@ -254,6 +259,8 @@ pub struct ImportReport {
     pub skipped: Vec<(PathBuf, PathBuf)>,
     /// Files that failed, with why.
     pub failed: Vec<(PathBuf, FailReason)>,
+    /// Files imported with warnings (see [`FileOutcome::Imported`]).
+    pub warnings: Vec<(PathBuf, String)>,
     /// Flow records written.
     pub flows: u64,
     /// Packets of those flows.
@@ -440,7 +447,10 @@ pub fn import(mut opts: ImportOptions) -> Result<ImportReport, ImportError> {
                     r.skipped_counts.merge(&s.skipped);
                 }
                 match &outcome {
-                    FileOutcome::Imported { dest, .. } => {
+                    FileOutcome::Imported { dest, warnings, .. } => {
+                        for w in warnings {
+                            r.warnings.push((job.path.clone(), w.clone()));
+                        }
                         if let Some(s) = &stats {
                             r.flows += s.flows;
                             r.packets += s.packets;
@@ -488,6 +498,7 @@ pub fn import(mut opts: ImportOptions) -> Result<ImportReport, ImportError> {
     r.imported.sort();
     r.skipped.sort();
     r.failed.sort_by(|a, b| a.0.cmp(&b.0));
+    r.warnings.sort();
     r.elapsed = t0.elapsed();
     Ok(r)
 }
@@ -495,7 +506,9 @@ pub fn import(mut opts: ImportOptions) -> Result<ImportReport, ImportError> {
 #[derive(Default)]
 struct FileStats {
     flows: u64,
+    aggregated: u64,
     packets: u64,
+    out_packets: u64,
     bytes: u64,
     out_bytes: u64,
     in_file: u64,
@@ -543,7 +556,9 @@ fn import_one(
     let mut st = FileStats { in_file: file.len(), ..Default::default() };
     let res = file.for_each_flow(|f| {
         st.flows += 1;
+        st.aggregated = st.aggregated.saturating_add(f.flows.unwrap_or(1));
         st.packets = st.packets.saturating_add(f.packets);
+        st.out_packets = st.out_packets.saturating_add(f.out_packets.unwrap_or(0));
         st.bytes = st.bytes.saturating_add(f.bytes);
         st.out_bytes = st.out_bytes.saturating_add(f.out_bytes.unwrap_or(0));
         w.push(f).map_err(FailReason::from)
@@ -560,7 +575,8 @@ fn import_one(
     match w.finish() {
         Ok(p) => {
             st.out_file = std::fs::metadata(&p).map_or(0, |m| m.len());
-            (FileOutcome::Imported { dest: p, flows: st.flows }, Some(st))
+            let warnings = warnings(&file, &st);
+            (FileOutcome::Imported { dest: p, flows: st.flows, warnings }, Some(st))
         }
         Err(e) if matches!(e.kind, weir_store::ErrorKind::Exists(_)) => {
             match NfFile::open(&job.path) {
@@ -570,6 +586,34 @@ fn import_one(
         }
         Err(e) => (FileOutcome::Failed(e.into()), Some(st)),
     }
+}
+
+/// Checks the stat record and block count against what was read. nfcapd
+/// counts records and adds the reverse direction to packets and bytes;
+/// `nfdump -w` counts aggregated flows: either convention passes.
+fn warnings(file: &NfFile, st: &FileStats) -> Vec<String> {
+    let mut w = Vec::new();
+    if let Some(s) = file.stat() {
+        let ok = |stat: u64, a: u64, b: u64| stat == a || stat == b;
+        if !ok(s.all.flows, st.flows, st.aggregated)
+            || !ok(s.all.packets, st.packets, st.packets.saturating_add(st.out_packets))
+            || !ok(s.all.bytes, st.bytes, st.bytes.saturating_add(st.out_bytes))
+        {
+            w.push(format!(
+                "stat record says {} flows / {} packets / {} bytes, the blocks hold {} flows / {} packets / {} bytes",
+                s.all.flows, s.all.packets, s.all.bytes, st.flows, st.packets, st.bytes
+            ));
+        }
+    }
+    let h = file.header();
+    if h.appendix_offset != 0 && file.blocks_read() != h.num_blocks {
+        w.push(format!(
+            "the header announces {} data blocks, {} were found",
+            h.num_blocks,
+            file.blocks_read()
+        ));
+    }
+    w
 }
 
 /// Reads the nfcapd file without writing and compares what its slot file

@@ -72,6 +72,7 @@ fn import_matches_nfdump_and_is_idempotent() {
     assert_eq!(r.files_imported(), files.len());
     assert_eq!(r.files_failed(), 1);
     assert_eq!(r.files_skipped(), 0);
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
     let (failed, why) = &r.failed[0];
     assert!(failed.ends_with("nfcapd.200101010000"));
     let FailReason::Read(e) = why else { panic!("{why}") };
@@ -305,4 +306,41 @@ fn a_tree_of_several_streams_keeps_them_apart() {
         assert_eq!(d.parent().unwrap(), dest.path().join(which), "{}", d.display());
         assert_eq!(SlotFile::open(d).unwrap().info().ident, which);
     }
+}
+
+#[test]
+fn tampered_counters_are_flagged() {
+    if !nfdump_installed("tampered_counters_are_flagged") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut cap = Nfcapd::start(dir.path(), "tamper", &[]);
+    cap.send(&v5_datagrams(30, 51));
+    let files = cap.stop();
+    let clean = tempfile::tempdir().unwrap();
+    let mut opts = ImportOptions::new(dir.path(), clean.path());
+    opts.name_time = NameTime::Utc;
+    let r = import(opts).unwrap();
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    // Change the packet count of the first flow (uncompressed file): it
+    // still reads, but no longer adds up to the stat record.
+    let mut b = std::fs::read(&files[0]).unwrap();
+    let u16_at = |b: &[u8], o: usize| u16::from_le_bytes([b[o], b[o + 1]]) as usize;
+    let mut rec = 52;
+    while u16_at(&b, rec) != 11 {
+        rec += u16_at(&b, rec + 2);
+    }
+    let mut ext = rec + 12;
+    while u16_at(&b, ext) != 1 {
+        ext += u16_at(&b, ext + 2);
+    }
+    b[ext + 4 + 24] ^= 0x40;
+    std::fs::write(&files[0], &b).unwrap();
+    let dest = tempfile::tempdir().unwrap();
+    let mut opts = ImportOptions::new(dir.path(), dest.path());
+    opts.name_time = NameTime::Utc;
+    let r = import(opts).unwrap();
+    assert_eq!(r.files_imported(), files.len());
+    assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
+    assert!(r.warnings[0].1.contains("stat record says"), "{:?}", r.warnings);
 }
