@@ -39,6 +39,7 @@
 mod account;
 mod error;
 mod event;
+mod hash;
 mod netflow;
 pub mod packet;
 pub mod pcap;

@@ -213,21 +213,29 @@ impl Plan {
             let mut icmp: Option<u64> = None;
             let mut times = Times::default();
             for &(off, len, step) in &self.steps {
-                let Some(v) = rec.get(usize::from(off)..usize::from(off) + usize::from(len)) else {
-                    continue;
-                };
+                let (off, len) = (usize::from(off), usize::from(len));
                 match step {
-                    Step::Column(f, mask) => b.push_u64(f, uint(v) & mask),
-                    Step::Required(i, mask) => req[i] = uint(v) & mask,
-                    Step::Ip4(f) => b.push_u128(f, 0xffff_0000_0000 | uint(v) as u128),
-                    Step::Ip6(f) => {
-                        let mut a = [0u8; 16];
-                        a.copy_from_slice(v);
-                        b.push_u128(f, u128::from_be_bytes(a));
+                    Step::Column(f, mask) => b.push_u64(f, read(rec, off, len) & mask),
+                    Step::Required(i, mask) => {
+                        if let Some(r) = req.get_mut(i) {
+                            *r = read(rec, off, len) & mask;
+                        }
                     }
-                    Step::Icmp => icmp = Some(uint(v) & U16),
+                    Step::Ip4(f) => {
+                        b.push_u128(f, 0xffff_0000_0000 | u128::from(read(rec, off, len)));
+                    }
+                    Step::Icmp => icmp = Some(read(rec, off, len) & U16),
+                    Step::Ip6(f) => {
+                        if let Some(a) =
+                            rec.get(off..off + 16).and_then(|v| <[u8; 16]>::try_from(v).ok())
+                        {
+                            b.push_u128(f, u128::from_be_bytes(a));
+                        }
+                    }
                     Step::Time(act) => {
-                        times.apply(act, v);
+                        if let Some(v) = rec.get(off..off + len) {
+                            times.apply(act, v);
+                        }
                     }
                 }
             }
@@ -277,11 +285,15 @@ impl Plan {
     }
 }
 
-/// A big-endian number of 1 to 8 bytes (lengths are checked when the
-/// plan is compiled).
+/// The big-endian number of `len` (1 to 8, checked when the plan is
+/// compiled) bytes at `off`: one 8-byte load and a shift when the record
+/// has 8 bytes from `off` on.
 #[inline]
-fn uint(v: &[u8]) -> u64 {
-    num(v).unwrap_or_else(|| be_uint(v))
+fn read(rec: &[u8], off: usize, len: usize) -> u64 {
+    match rec.get(off..off + 8).and_then(|w| <[u8; 8]>::try_from(w).ok()) {
+        Some(w) => u64::from_be_bytes(w) >> (64 - 8 * len.clamp(1, 8)),
+        None => rec.get(off..off + len).map_or(0, |v| num(v).unwrap_or_else(|| be_uint(v))),
+    }
 }
 
 #[cfg(test)]

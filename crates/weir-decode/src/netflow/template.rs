@@ -21,6 +21,7 @@ use std::net::IpAddr;
 
 use super::fast::Plan;
 use super::ie::{Act, act};
+use crate::hash::FastMap;
 use crate::{ErrorKind, TemplateField, TemplateInfo, TemplateLimits};
 
 /// Most domains (exporter address + protocol + domain id) kept at once.
@@ -124,7 +125,7 @@ pub(super) struct Options {
 /// Templates of one domain.
 #[derive(Debug, Default)]
 pub(super) struct Templates {
-    map: HashMap<u16, Template>,
+    map: FastMap<u16, Template>,
     bytes: usize,
 }
 
@@ -249,7 +250,7 @@ pub(super) struct DomainKey {
 /// All domains.
 #[derive(Debug, Default)]
 pub(crate) struct DomainTable {
-    map: HashMap<DomainKey, Domain>,
+    map: FastMap<DomainKey, Domain>,
 }
 
 impl DomainTable {

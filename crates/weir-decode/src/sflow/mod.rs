@@ -68,7 +68,7 @@ mod counters;
 mod flow;
 mod read;
 
-use std::collections::HashMap;
+use crate::hash::FastMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::{
@@ -103,7 +103,7 @@ struct SourceKey {
 /// Sequence state per agent and source.
 #[derive(Debug, Default)]
 pub(crate) struct SflowState {
-    next_sample_seq: HashMap<SourceKey, u32>,
+    next_sample_seq: FastMap<SourceKey, u32>,
 }
 
 /// Facts of the datagram header every sample needs.
