@@ -145,9 +145,11 @@ pub struct ImportOptions {
     pub layout: SubdirLayout,
     /// zstd level of the slot files (0 = uncompressed).
     pub zstd_level: i32,
-    /// Slot length in seconds; `None` infers it per source from the spacing
-    /// of the file names (the most common gap), or, for a lone file, from
-    /// the alignment of its name (300 s if aligned, else 60 s, else 1 s).
+    /// Slot length in seconds; `None` infers it per stream from the spacing
+    /// of the file names: the most common gap, or a file's own spacing where
+    /// its neighbours show the collector ran with another `-t` then; for a
+    /// lone file, from the alignment of its name (300 s if aligned, else
+    /// 60 s, else 1 s).
     pub slot_secs: Option<u32>,
     /// How the times in file names are read.
     pub name_time: NameTime,
@@ -354,6 +356,30 @@ fn infer_slot_len(starts: &[i64]) -> Option<u32> {
     u32::try_from(*best.0).ok()
 }
 
+/// The slot length of the file starting at `t` when its neighbours say
+/// the collector ran with another `-t` than the usual `mode` then: a gap
+/// shorter than `mode` that `t` is aligned to, or equal gaps on both sides
+/// (a regular run at another spacing). `None`: use `mode`.
+fn local_slot_len(starts: &[i64], t: i64, mode: u32) -> Option<u32> {
+    let i = starts.binary_search(&t).ok()?;
+    let gap = |a: usize, b: usize| {
+        let g = starts[b] - starts[a];
+        (g > 0 && g <= 86_400).then_some(g)
+    };
+    let prev = i.checked_sub(1).and_then(|p| gap(p, i));
+    let next = (i + 1 < starts.len()).then(|| gap(i, i + 1)).flatten();
+    let mode = i64::from(mode);
+    if let (Some(p), Some(n)) = (prev, next)
+        && p == n
+        && p != mode
+        && t % p == 0
+    {
+        return u32::try_from(p).ok();
+    }
+    let small = [prev, next].into_iter().flatten().filter(|&g| g < mode && t % g == 0).min()?;
+    u32::try_from(small).ok()
+}
+
 fn aligned_len(start_s: i64) -> u32 {
     [DEFAULT_SLOT_SECS, 60].into_iter().find(|&l| start_s % i64::from(l) == 0).unwrap_or(1)
 }
@@ -405,10 +431,13 @@ pub fn import(mut opts: ImportOptions) -> Result<ImportReport, ImportError> {
                 files.iter().filter_map(|(_, n)| n.start_s(opts.name_time, None)).collect();
             starts.sort_unstable();
             starts.dedup();
-            let inferred = opts.slot_secs.or_else(|| infer_slot_len(&starts));
+            let mode = infer_slot_len(&starts);
             for (path, n) in files {
                 let start_s = n.start_s(opts.name_time, None);
-                let slot_len = inferred
+                let slot_len = opts
+                    .slot_secs
+                    .or_else(|| start_s.and_then(|t| local_slot_len(&starts, t, mode?)))
+                    .or(mode)
                     .unwrap_or_else(|| start_s.map_or(DEFAULT_SLOT_SECS, aligned_len))
                     .max(1);
                 jobs.push(Job {
@@ -735,6 +764,19 @@ mod tests {
         assert_eq!(infer_slot_len(&[0, 300, 600, 1200, 1500]), Some(300));
         assert_eq!(infer_slot_len(&[0, 60, 120, 180, 3600]), Some(60));
         assert_eq!(infer_slot_len(&[0]), None);
+        // -t 60 for a while inside a -t 300 history, and the other way round.
+        let s: Vec<i64> = vec![0, 300, 600, 660, 720, 780, 900, 1200, 1500, 1800];
+        let m = infer_slot_len(&s).unwrap();
+        assert_eq!(m, 300);
+        let len = |t| local_slot_len(&s, t, m).unwrap_or(m);
+        assert_eq!([0, 300, 1200, 1500, 1800].map(len), [300; 5]);
+        assert_eq!([600, 660, 720, 780].map(len), [60; 4]);
+        let s: Vec<i64> = vec![0, 60, 120, 180, 240, 300, 600, 900, 1200, 1260, 1320];
+        let m = infer_slot_len(&s).unwrap();
+        assert_eq!(m, 60);
+        let len = |t| local_slot_len(&s, t, m).unwrap_or(m);
+        assert_eq!([600, 900].map(len), [300; 2]);
+        assert_eq!([0, 60, 1260, 1320].map(len), [60; 4]);
         assert_eq!(aligned_len(600), 300);
         assert_eq!(aligned_len(660), 60);
         assert_eq!(aligned_len(661), 1);
