@@ -2,6 +2,7 @@
 //! table keyed by the key components, with no allocation per entry.
 
 use hashbrown::HashTable;
+use rayon::prelude::*;
 use weir_record::{Bitmap, Field, FlowBatch, FlowRecord};
 
 use crate::keys::{Col, Comp, mix};
@@ -60,18 +61,116 @@ impl AggAcc {
     }
 }
 
-/// The aggregation table.
-pub(crate) struct AggTable {
-    comps: Vec<Comp>,
-    /// For bidirectional aggregation: component `c` of the reverse key is
-    /// component `rev[c]` of the key.
-    rev: Option<Vec<usize>>,
-    width: usize,
+/// Number of partitions of a table (by hash bits that hashbrown does not
+/// use for its own buckets and tags), merged and ranked in parallel.
+pub(crate) const PARTS: usize = 64;
+
+/// The partition of a hash.
+#[inline]
+pub(crate) fn part_of(hash: u64) -> usize {
+    (hash >> 40) as usize & (PARTS - 1)
+}
+
+/// One partition: keys in an arena, `width` components per entry.
+#[derive(Default)]
+struct Part {
     keys: Vec<u128>,
     present: Vec<u64>,
     hashes: Vec<u64>,
     accs: Vec<AggAcc>,
     table: HashTable<u32>,
+}
+
+impl Part {
+    /// The entry holding `key` (`Some((i, false))`) or, for bidirectional
+    /// tables, its reverse (`Some((i, true))`).
+    #[inline]
+    fn find(
+        &self,
+        w: usize,
+        hash: u64,
+        key: &[u128],
+        present: u64,
+        rev: Option<(&[u128], u64)>,
+    ) -> Option<(usize, bool)> {
+        let mut reversed = false;
+        self.table
+            .find(hash, |&i| {
+                let i = i as usize;
+                let k = &self.keys[i * w..(i + 1) * w];
+                let p = self.present[i];
+                if p == present && k == key {
+                    reversed = false;
+                    return true;
+                }
+                if let Some((rk, rp)) = rev
+                    && p == rp
+                    && k == rk
+                {
+                    reversed = true;
+                    return true;
+                }
+                false
+            })
+            .map(|&i| (i as usize, reversed))
+    }
+
+    fn insert_new(&mut self, hash: u64, key: &[u128], present: u64, acc: AggAcc) {
+        let idx = self.accs.len() as u32;
+        self.keys.extend_from_slice(key);
+        self.present.push(present);
+        self.hashes.push(hash);
+        self.accs.push(acc);
+        let hashes = &self.hashes;
+        self.table.insert_unique(hash, idx, |&i| hashes[i as usize]);
+    }
+
+    fn memory(&self) -> usize {
+        self.keys.capacity() * 16
+            + self.present.capacity() * 8
+            + self.hashes.capacity() * 8
+            + self.accs.capacity() * std::mem::size_of::<AggAcc>()
+            + self.table.capacity() * 5
+    }
+}
+
+/// How keys are compared and hashed; shared by all partitions.
+#[derive(Clone)]
+struct Shape {
+    comps: Vec<Comp>,
+    /// For bidirectional aggregation: component `c` of the reverse key is
+    /// component `rev[c]` of the key.
+    rev: Option<Vec<usize>>,
+    width: usize,
+}
+
+impl Shape {
+    fn hash_key(key: &[u128], present: u64) -> u64 {
+        key.iter().fold(present.wrapping_mul(0x2545_F491_4F6C_DD1D), |h, v| mix(h, *v))
+    }
+
+    /// The reverse of `key` into `out`, with its presence bits.
+    #[inline]
+    fn reverse(&self, key: &[u128], present: u64, out: &mut [u128]) -> u64 {
+        let mut rp = 0u64;
+        if let Some(rev) = &self.rev {
+            for (c, &from) in rev.iter().enumerate() {
+                out[c] = key[from];
+                if present >> from & 1 == 1 {
+                    rp |= 1 << c;
+                }
+            }
+        }
+        rp
+    }
+}
+
+/// The aggregation table: [`PARTS`] partitions of a compact hash table.
+/// For bidirectional aggregation a key and its reverse hash alike, so one
+/// probe finds either.
+pub(crate) struct AggTable {
+    shape: Shape,
+    parts: Vec<Part>,
     scratch: Vec<u128>,
     scratch_rev: Vec<u128>,
 }
@@ -91,14 +190,8 @@ impl AggTable {
         });
         let width = comps.len();
         AggTable {
-            comps,
-            rev,
-            width,
-            keys: Vec::new(),
-            present: Vec::new(),
-            hashes: Vec::new(),
-            accs: Vec::new(),
-            table: HashTable::new(),
+            shape: Shape { comps, rev, width },
+            parts: (0..PARTS).map(|_| Part::default()).collect(),
             scratch: vec![0; width],
             scratch_rev: vec![0; width],
         }
@@ -116,7 +209,7 @@ impl AggTable {
             Field::Flows,
             Field::TcpFlags,
         ];
-        for c in &self.comps {
+        for c in &self.shape.comps {
             c.fields(&mut v);
         }
         v
@@ -125,74 +218,55 @@ impl AggTable {
     /// Approximate heap bytes.
     #[allow(dead_code)]
     pub fn memory(&self) -> usize {
-        self.keys.capacity() * 16
-            + self.present.capacity() * 8
-            + self.hashes.capacity() * 8
-            + self.accs.capacity() * std::mem::size_of::<AggAcc>()
-            + self.table.capacity() * 5
+        self.parts.iter().map(Part::memory).sum()
     }
 
-    fn hash_key(key: &[u128], present: u64) -> u64 {
-        key.iter().fold(present.wrapping_mul(0x2545_F491_4F6C_DD1D), |h, v| mix(h, *v))
+    /// The hash of a key (for bidirectional tables the hash of the smaller
+    /// of key and reverse, left in `rkey` with its presence bits).
+    #[inline]
+    fn hash_of(shape: &Shape, key: &[u128], rkey: &mut [u128], present: u64) -> (u64, u64) {
+        if shape.rev.is_none() {
+            return (Shape::hash_key(key, present), 0);
+        }
+        let rp = shape.reverse(key, present, rkey);
+        if (present, key) <= (rp, &*rkey) {
+            (Shape::hash_key(key, present), rp)
+        } else {
+            (Shape::hash_key(rkey, rp), rp)
+        }
     }
 
-    fn find(&self, hash: u64, key: &[u128], present: u64) -> Option<usize> {
-        let w = self.width;
-        self.table
-            .find(hash, |&i| {
-                let i = i as usize;
-                self.present[i] == present && self.keys[i * w..(i + 1) * w] == *key
-            })
-            .map(|&i| i as usize)
+    /// Adds one record to the partition its hash selects.
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    fn add_in(
+        shape: &Shape,
+        part: &mut Part,
+        hash: u64,
+        key: &[u128],
+        rkey: &[u128],
+        present: u64,
+        rp: u64,
+        acc: &AggAcc,
+    ) {
+        let rev = shape.rev.is_some().then_some((rkey, rp));
+        match part.find(shape.width, hash, key, present, rev) {
+            Some((i, false)) => part.accs[i].add(acc),
+            Some((i, true)) => part.accs[i].add_reversed(acc),
+            None => part.insert_new(hash, key, present, *acc),
+        }
     }
 
-    fn insert_new(&mut self, hash: u64, key: &[u128], present: u64, acc: AggAcc) {
-        let idx = self.accs.len() as u32;
-        self.keys.extend_from_slice(key);
-        self.present.push(present);
-        self.hashes.push(hash);
-        self.accs.push(acc);
-        let hashes = &self.hashes;
-        self.table.insert_unique(hash, idx, |&i| hashes[i as usize]);
-    }
-
-    /// Adds one record (key already in `scratch`).
     fn add_scratch(&mut self, present: u64, acc: &AggAcc) {
-        let key = std::mem::take(&mut self.scratch);
-        self.add_key(&key, present, acc);
-        self.scratch = key;
-    }
-
-    fn add_key(&mut self, key: &[u128], present: u64, acc: &AggAcc) {
-        let hash = Self::hash_key(key, present);
-        if let Some(i) = self.find(hash, key, present) {
-            self.accs[i].add(acc);
-            return;
-        }
-        if let Some(rev) = &self.rev {
-            let mut rkey = std::mem::take(&mut self.scratch_rev);
-            let mut rpresent = 0u64;
-            for (c, &from) in rev.iter().enumerate() {
-                rkey[c] = key[from];
-                if present >> from & 1 == 1 {
-                    rpresent |= 1 << c;
-                }
-            }
-            let rhash = Self::hash_key(&rkey, rpresent);
-            let found = self.find(rhash, &rkey, rpresent);
-            self.scratch_rev = rkey;
-            if let Some(i) = found {
-                self.accs[i].add_reversed(acc);
-                return;
-            }
-        }
-        self.insert_new(hash, key, present, *acc);
+        let (hash, rp) = Self::hash_of(&self.shape, &self.scratch, &mut self.scratch_rev, present);
+        let part = &mut self.parts[part_of(hash)];
+        Self::add_in(&self.shape, part, hash, &self.scratch, &self.scratch_rev, present, rp, acc);
     }
 
     /// Adds the rows of `batch` set in `sel`; `ord_base` is the file-order
     /// position of row 0.
     pub fn add_batch(&mut self, batch: &FlowBatch, sel: &Bitmap, ord_base: u64) {
-        let cols: Vec<[Col<'_>; 2]> = self.comps.iter().map(|c| c.cols(batch)).collect();
+        let cols: Vec<[Col<'_>; 2]> = self.shape.comps.iter().map(|c| c.cols(batch)).collect();
         let first = Col::of(batch, Field::First);
         let last = Col::of(batch, Field::Last);
         let packets = Col::of(batch, Field::Packets);
@@ -202,17 +276,18 @@ impl AggTable {
         let flows = Col::of(batch, Field::Flows);
         let flags = Col::of(batch, Field::TcpFlags);
         let net_masks: Vec<Option<usize>> = self
+            .shape
             .comps
             .iter()
             .map(|c| match c {
-                Comp::Net { mask, .. } => Some(if *mask == Field::SrcMask { 0 } else { 1 }),
+                Comp::Net { mask, .. } => Some(usize::from(*mask != Field::SrcMask)),
                 _ => None,
             })
             .collect();
         for i in sel.iter_ones() {
             let mut present = 0u64;
             let mut masks = [0u8; 2];
-            for (c, comp) in self.comps.iter().enumerate() {
+            for (c, comp) in self.shape.comps.iter().enumerate() {
                 match comp.value(&cols[c], i) {
                     Some(v) => {
                         self.scratch[c] = v;
@@ -243,12 +318,12 @@ impl AggTable {
         }
     }
 
-    /// Adds one record (the reference path, used for `-s record` checks).
+    /// Adds one record (the reference path of the tests).
     #[cfg(test)]
     pub fn add_record(&mut self, r: &FlowRecord, ord: u64) {
         let mut present = 0u64;
         let mut masks = [0u8; 2];
-        for (c, comp) in self.comps.iter().enumerate() {
+        for (c, comp) in self.shape.comps.iter().enumerate() {
             match comp.value_of(r) {
                 Some(v) => {
                     self.scratch[c] = v;
@@ -277,55 +352,95 @@ impl AggTable {
         self.add_scratch(present, &acc);
     }
 
-    /// Merges a table covering later rows (file order) into this one.
+    /// Merges a table covering later rows (file order) into this one,
+    /// partition by partition in parallel.
     pub fn merge(&mut self, other: AggTable) {
-        if self.accs.is_empty() {
-            *self = other;
-            return;
-        }
-        let w = self.width;
-        for i in 0..other.accs.len() {
-            self.add_key(&other.keys[i * w..(i + 1) * w], other.present[i], &other.accs[i]);
-        }
+        let shape = &self.shape;
+        let w = shape.width;
+        self.parts.par_iter_mut().zip(other.parts.into_par_iter()).for_each(|(a, b)| {
+            if a.accs.is_empty() {
+                *a = b;
+                return;
+            }
+            let mut rkey = vec![0u128; w];
+            for i in 0..b.accs.len() {
+                let key = &b.keys[i * w..(i + 1) * w];
+                let present = b.present[i];
+                let rp = shape.reverse(key, present, &mut rkey);
+                Self::add_in(shape, a, b.hashes[i], key, &rkey, present, rp, &b.accs[i]);
+            }
+        });
     }
 
-    /// The aggregated records (in table order) with their accumulators.
-    pub fn into_records(self, bidir: Option<Bidir>) -> Vec<(FlowRecord, u64)> {
-        let w = self.width;
-        let mut out = Vec::with_capacity(self.accs.len());
-        for (i, a) in self.accs.iter().enumerate() {
-            let mut r = FlowRecord {
-                first: a.first,
-                last: a.last,
-                packets: a.packets,
-                bytes: a.bytes,
-                tcp_flags: a.tcp_flags,
-                flows: Some(a.flows),
-                ..Default::default()
-            };
-            if a.has_out || bidir.is_some() {
-                r.out_packets = Some(a.out_packets);
-                r.out_bytes = Some(a.out_bytes);
-            }
-            for (c, comp) in self.comps.iter().enumerate() {
-                if self.present[i] >> c & 1 == 1 {
-                    comp.set(&mut r, self.keys[i * w + c]);
-                    if let Comp::Net { mask, .. } = comp {
-                        let side = usize::from(*mask != Field::SrcMask);
-                        comp.set_mask_from(&mut r, Some(u128::from(a.masks[side])));
-                    }
+    /// The accumulator of entry `e`.
+    #[inline]
+    pub fn acc(&self, e: Entry) -> &AggAcc {
+        &self.parts[e.part as usize].accs[e.index as usize]
+    }
+
+    /// Every entry, partition by partition.
+    #[cfg(test)]
+    pub fn entries(&self) -> impl Iterator<Item = Entry> + '_ {
+        self.parts.iter().enumerate().flat_map(|(p, part)| {
+            (0..part.accs.len()).map(move |i| Entry { part: p as u32, index: i as u32 })
+        })
+    }
+
+    /// The entries of partition `p`.
+    pub fn part_entries(&self, p: usize) -> impl Iterator<Item = Entry> + '_ {
+        let n = self.parts.get(p).map_or(0, |x| x.accs.len());
+        (0..n).map(move |i| Entry { part: p as u32, index: i as u32 })
+    }
+
+    /// The aggregated record of entry `e`.
+    pub fn record(&self, e: Entry, bidir: Option<Bidir>) -> FlowRecord {
+        let part = &self.parts[e.part as usize];
+        let i = e.index as usize;
+        let w = self.shape.width;
+        let a = &part.accs[i];
+        let mut r = FlowRecord {
+            first: a.first,
+            last: a.last,
+            packets: a.packets,
+            bytes: a.bytes,
+            tcp_flags: a.tcp_flags,
+            flows: Some(a.flows),
+            ..Default::default()
+        };
+        if a.has_out || bidir.is_some() {
+            r.out_packets = Some(a.out_packets);
+            r.out_bytes = Some(a.out_bytes);
+        }
+        for (c, comp) in self.shape.comps.iter().enumerate() {
+            if part.present[i] >> c & 1 == 1 {
+                comp.set(&mut r, part.keys[i * w + c]);
+                if let Comp::Net { mask, .. } = comp {
+                    let side = usize::from(*mask != Field::SrcMask);
+                    comp.set_mask_from(&mut r, Some(u128::from(a.masks[side])));
                 }
             }
-            if bidir == Some(Bidir::GuessClient)
-                && (r.proto == 6 || r.proto == 17)
-                && r.src_port < r.dst_port
-            {
-                swap_sides(&mut r);
-            }
-            out.push((r, a.ord));
         }
-        out
+        if bidir == Some(Bidir::GuessClient)
+            && (r.proto == 6 || r.proto == 17)
+            && r.src_port < r.dst_port
+        {
+            swap_sides(&mut r);
+        }
+        r
     }
+
+    /// Every aggregated record with its first-seen position (tests).
+    #[cfg(test)]
+    pub fn into_records(self, bidir: Option<Bidir>) -> Vec<(FlowRecord, u64)> {
+        self.entries().map(|e| (self.record(e, bidir), self.acc(e).ord)).collect()
+    }
+}
+
+/// An entry of an [`AggTable`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Entry {
+    pub part: u32,
+    pub index: u32,
 }
 
 /// Swaps source and destination of a bidirectional record, with its

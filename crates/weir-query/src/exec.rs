@@ -9,13 +9,14 @@ use weir_filter::{CompiledFilter, Filter};
 use weir_record::{Bitmap, Field, FlowBatch, FlowRecord};
 use weir_store::{ChunkReader, SlotFile, StoreError};
 
-use crate::agg::AggTable;
+use crate::agg::{AggTable, Entry, PARTS};
 use crate::error::QueryError;
 use crate::keys::Col;
 use crate::model::{
-    Counters, Mode, Order, QueryPlan, Section, Sink, StatElement, StatSpec, Summary, TimeWindow,
+    Bidir, Counters, Mode, Order, QueryPlan, Section, Sink, StatElement, StatSpec, Summary,
+    TimeWindow,
 };
-use crate::order::{TopN, order_value, rank};
+use crate::order::{TopN, counters_value, rank};
 use crate::stats::{ElemAcc, Spill, finish_in_memory, tables};
 
 /// Default memory budget of the statistic maps (1 GiB).
@@ -390,8 +391,8 @@ pub fn execute_with(
                         },
                     )
             });
-            let recs = table.into_records(*bidir);
-            emit_aggregated(sink, recs, post.as_ref(), *order, *top, None, sink_cols.is_some())?;
+            let out = TableOut { table: &table, bidir: *bidir, post: post.as_ref() };
+            out.emit(&pool, sink, *order, *top, Section::Records, sink_cols.is_some())?;
             scan
         }
         Mode::Stats { specs, record_keys, top, post } => {
@@ -427,14 +428,6 @@ pub fn execute_with(
     sink.summary(&summary).map_err(sink_err)?;
     report.summary = summary;
     Ok(report)
-}
-
-/// Hands records to the sink in chunks, one call per run of the same ident.
-fn emit_records(sink: &mut dyn Sink, ident: &str, recs: &[FlowRecord]) -> Result<(), QueryError> {
-    for c in recs.chunks(CHUNK) {
-        sink.records(ident, c).map_err(sink_err)?;
-    }
-    Ok(())
 }
 
 /// Builds the records of `rows` into `buf` (reused between calls).
@@ -625,41 +618,82 @@ fn run_list(
     Ok(scan)
 }
 
-/// Filters, orders and emits aggregated records.
-fn emit_aggregated(
-    sink: &mut dyn Sink,
-    recs: Vec<(FlowRecord, u64)>,
-    post: Option<&Filter>,
-    order: Option<Order>,
-    top: Option<usize>,
-    section: Option<Section>,
-    print: bool,
-) -> Result<(), QueryError> {
-    let recs: Vec<(FlowRecord, u64)> = match post {
-        Some(p) => recs.into_iter().filter(|(r, _)| p.matches(r, "")).collect(),
-        None => recs,
-    };
-    let top = top.filter(|n| *n > 0);
-    let sorted: Vec<FlowRecord> = match order {
-        Some(o) => {
-            let mut t = TopN::new(top);
-            for (r, ord) in recs {
-                t.push((rank(o, order_value(o.key, &r)), ord), r);
+/// An aggregation result on its way to the sink.
+struct TableOut<'a> {
+    table: &'a AggTable,
+    bidir: Option<Bidir>,
+    post: Option<&'a Filter>,
+}
+
+impl TableOut<'_> {
+    /// Filters (`-P`), orders (`-O`, else first seen) and limits (`-n`) the
+    /// aggregated records, then hands them over in chunks. Only the records
+    /// handed over are built.
+    fn emit(
+        &self,
+        pool: &rayon::ThreadPool,
+        sink: &mut dyn Sink,
+        order: Option<Order>,
+        top: Option<usize>,
+        section: Section,
+        print: bool,
+    ) -> Result<(), QueryError> {
+        let table = self.table;
+        let top = top.filter(|n| *n > 0);
+        let keep = |e: Entry| self.post.is_none_or(|p| p.matches(&table.record(e, self.bidir), ""));
+        let chosen: Vec<Entry> = pool.install(|| match order {
+            Some(o) => (0..PARTS)
+                .into_par_iter()
+                .map(|p| {
+                    let mut t = TopN::new(top);
+                    for e in table.part_entries(p) {
+                        let a = table.acc(e);
+                        let v = counters_value(
+                            o.key,
+                            a.first,
+                            a.last,
+                            a.flows,
+                            a.packets.saturating_add(a.out_packets),
+                            a.bytes.saturating_add(a.out_bytes),
+                        );
+                        let key = (rank(o, v), a.ord);
+                        if t.would_keep(&key) && keep(e) {
+                            t.push(key, e);
+                        }
+                    }
+                    t
+                })
+                .reduce(
+                    || TopN::new(top),
+                    |mut a, b| {
+                        a.merge(b);
+                        a
+                    },
+                )
+                .into_sorted(),
+            None => {
+                let mut v: Vec<(u64, Entry)> = (0..PARTS)
+                    .into_par_iter()
+                    .flat_map_iter(|p| {
+                        table.part_entries(p).filter(|e| keep(*e)).map(|e| (table.acc(e).ord, e))
+                    })
+                    .collect();
+                v.par_sort_unstable_by_key(|x| x.0);
+                v.truncate(top.unwrap_or(usize::MAX));
+                v.into_iter().map(|x| x.1).collect()
             }
-            t.into_sorted()
+        });
+        sink.begin_section(section).map_err(sink_err)?;
+        if print {
+            let mut buf = Vec::with_capacity(CHUNK.min(chosen.len()));
+            for chunk in chosen.chunks(CHUNK) {
+                buf.clear();
+                buf.extend(chunk.iter().map(|e| table.record(*e, self.bidir)));
+                sink.records("", &buf).map_err(sink_err)?;
+            }
         }
-        None => {
-            let mut recs = recs;
-            recs.sort_unstable_by_key(|(_, ord)| *ord);
-            let n = top.unwrap_or(usize::MAX);
-            recs.into_iter().take(n).map(|(r, _)| r).collect()
-        }
-    };
-    sink.begin_section(section.unwrap_or(Section::Records)).map_err(sink_err)?;
-    if print {
-        emit_records(sink, "", &sorted)?;
+        Ok(())
     }
-    Ok(())
 }
 
 /// Per-worker state of a statistics run.
@@ -754,7 +788,7 @@ fn run_stats(
     let topn = (top > 0).then_some(top);
     let mut elems = work.elems.into_iter();
     let mut spill_iter = spills.iter();
-    let mut records = work.records.map(|t| t.into_records(None));
+    let records = work.records;
     for spec in specs {
         match spec.element {
             Some(el) => {
@@ -767,7 +801,12 @@ fn run_stats(
                     r
                 } else {
                     let d = acc.map.len() as u64;
-                    (finish_in_memory(&acc, &el, spec.per_proto, &spec.orders, topn, post), d)
+                    (
+                        pool.install(|| {
+                            finish_in_memory(&acc, &el, spec.per_proto, &spec.orders, topn, post)
+                        }),
+                        d,
+                    )
                 };
                 for t in
                     tables(el, spec.per_proto, &spec.orders, rows, work.scan.counters, distinct)
@@ -776,17 +815,11 @@ fn run_stats(
                 }
             }
             None => {
-                let recs = records.get_or_insert_with(Vec::new);
+                let Some(table) = &records else { continue };
+                let out = TableOut { table, bidir: None, post };
                 for order in &spec.orders {
-                    emit_aggregated(
-                        sink,
-                        recs.clone(),
-                        post,
-                        Some(*order),
-                        topn,
-                        Some(Section::TopRecords { n: top, order: *order }),
-                        print,
-                    )?;
+                    let section = Section::TopRecords { n: top, order: *order };
+                    out.emit(pool, sink, Some(*order), topn, section, print)?;
                 }
             }
         }

@@ -15,6 +15,9 @@ use weir_filter::Filter;
 
 use weir_record::{Bitmap, Field, FieldType, FlowBatch, FlowRecord, ip_to_u128};
 
+use rayon::prelude::*;
+
+use crate::agg::{PARTS, part_of};
 use crate::error::QueryError;
 use crate::keys::{Col, mix};
 use crate::model::{Counters, Order, StatElement, StatRow, StatTable};
@@ -89,46 +92,55 @@ fn entry_hash(value: u128, proto: u16) -> u64 {
     mix(u64::from(proto).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5851_F42D_4C95_7F2D, value)
 }
 
-/// value (+ protocol) -> sums.
-#[derive(Default)]
+/// value (+ protocol) -> sums, in [`PARTS`] partitions by hash.
 pub(crate) struct StatMap {
-    table: HashTable<StatEntry>,
+    parts: Vec<HashTable<StatEntry>>,
+}
+
+impl Default for StatMap {
+    fn default() -> Self {
+        StatMap { parts: (0..PARTS).map(|_| HashTable::new()).collect() }
+    }
+}
+
+#[inline]
+fn add_to(t: &mut HashTable<StatEntry>, h: u64, e: StatEntry) {
+    match t.find_mut(h, |x| x.value == e.value && x.proto == e.proto) {
+        Some(x) => x.add(&e),
+        None => {
+            t.insert_unique(h, e, StatEntry::hash);
+        }
+    }
 }
 
 impl StatMap {
     #[inline]
     pub fn add(&mut self, e: StatEntry) {
         let h = e.hash();
-        match self.table.find_mut(h, |x| x.value == e.value && x.proto == e.proto) {
-            Some(x) => x.add(&e),
-            None => {
-                self.table.insert_unique(h, e, StatEntry::hash);
-            }
-        }
+        add_to(&mut self.parts[part_of(h)], h, e);
     }
 
+    /// Merges another map, partition by partition in parallel.
     pub fn merge(&mut self, other: StatMap) {
-        if self.table.is_empty() {
-            *self = other;
-            return;
-        }
-        self.table.reserve(other.table.len() / 2, StatEntry::hash);
-        for e in other.table {
-            self.add(e);
-        }
+        self.parts.par_iter_mut().zip(other.parts.into_par_iter()).for_each(|(a, b)| {
+            if a.is_empty() {
+                *a = b;
+                return;
+            }
+            a.reserve(b.len() / 2, StatEntry::hash);
+            for e in b {
+                add_to(a, e.hash(), e);
+            }
+        });
     }
 
     pub fn len(&self) -> usize {
-        self.table.len()
+        self.parts.iter().map(HashTable::len).sum()
     }
 
     /// Approximate heap bytes.
     pub fn memory(&self) -> usize {
-        self.table.capacity() * (std::mem::size_of::<StatEntry>() + 1)
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = &StatEntry> {
-        self.table.iter()
+        self.parts.iter().map(|t| t.capacity() * (std::mem::size_of::<StatEntry>() + 1)).sum()
     }
 }
 
@@ -196,8 +208,8 @@ pub(crate) fn record_values(el: &StatElement, r: &FlowRecord) -> Vec<u128> {
     el.fields.iter().map(|&f| r.get(f).unwrap_or(absent_value(f))).collect()
 }
 
-/// Number of spill partitions (by the top bits of the hash).
-const PARTITIONS: usize = 64;
+/// Spill files: one per map partition.
+const PARTITIONS: usize = PARTS;
 
 /// Spill files of one element statistic.
 pub(crate) struct Spill {
@@ -230,7 +242,7 @@ impl Spill {
 
     /// Writes every entry of `map` to its partition file and empties it.
     pub fn spill(&self, map: &mut StatMap) -> Result<(), QueryError> {
-        let table = std::mem::take(&mut map.table);
+        let parts = std::mem::take(map).parts;
         let mut g = self
             .inner
             .lock()
@@ -253,11 +265,13 @@ impl Spill {
         }
         let files =
             g.as_mut().ok_or_else(|| QueryError::Spill(std::io::Error::other("no spill")))?;
-        for e in table {
-            let p = (e.hash() >> 58) as usize % PARTITIONS;
-            e.write(&mut files.parts[p]).map_err(QueryError::Spill)?;
-            files.entries += 1;
-            self.written.fetch_add(1, AtomicOrdering::Relaxed);
+        for (p, table) in parts.into_iter().enumerate() {
+            let n = table.len() as u64;
+            for e in table {
+                e.write(&mut files.parts[p]).map_err(QueryError::Spill)?;
+            }
+            files.entries += n;
+            self.written.fetch_add(n, AtomicOrdering::Relaxed);
         }
         Ok(())
     }
@@ -287,19 +301,22 @@ impl Spill {
             orders.iter().map(|_| TopN::new(top)).collect();
         let mut distinct = 0u64;
         for path in &files.paths {
-            let mut map = StatMap::default();
+            let mut map = HashTable::new();
             let mut r =
                 BufReader::with_capacity(64 * 1024, File::open(path).map_err(QueryError::Spill)?);
             let mut buf = [0u8; StatEntry::BYTES];
             loop {
                 match r.read_exact(&mut buf) {
-                    Ok(()) => map.add(StatEntry::read(&buf)),
+                    Ok(()) => {
+                        let e = StatEntry::read(&buf);
+                        add_to(&mut map, e.hash(), e);
+                    }
                     Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
                     Err(e) => return Err(QueryError::Spill(e)),
                 }
             }
             distinct += map.len() as u64;
-            rank_into(&map, el, per_proto, orders, post, &mut tops);
+            rank_into(map.iter(), el, per_proto, orders, post, &mut tops);
         }
         *g = None;
         Ok((
@@ -328,15 +345,15 @@ fn post_record(el: &StatElement, per_proto: bool, e: &StatEntry) -> FlowRecord {
     r
 }
 
-fn rank_into(
-    map: &StatMap,
+fn rank_into<'a>(
+    entries: impl Iterator<Item = &'a StatEntry>,
     el: &StatElement,
     per_proto: bool,
     orders: &[Order],
     post: Option<&Filter>,
     tops: &mut [TopN<(u128, u128, u16), StatEntry>],
 ) {
-    for e in map.iter() {
+    for e in entries {
         if let Some(p) = post
             && !p.matches(&post_record(el, per_proto, e), "")
         {
@@ -359,7 +376,8 @@ fn row(e: &StatEntry) -> StatRow {
     }
 }
 
-/// The tables of an in-memory statistic, one per order.
+/// The tables of an in-memory statistic, one per order (partitions
+/// ranked in parallel on the current pool).
 pub(crate) fn finish_in_memory(
     acc: &ElemAcc,
     el: &StatElement,
@@ -368,9 +386,23 @@ pub(crate) fn finish_in_memory(
     top: Option<usize>,
     post: Option<&Filter>,
 ) -> Vec<Vec<StatRow>> {
-    let mut tops: Vec<TopN<(u128, u128, u16), StatEntry>> =
-        orders.iter().map(|_| TopN::new(top)).collect();
-    rank_into(&acc.map, el, per_proto, orders, post, &mut tops);
+    type Tops = Vec<TopN<(u128, u128, u16), StatEntry>>;
+    let new = || -> Tops { orders.iter().map(|_| TopN::new(top)).collect() };
+    let tops = acc
+        .map
+        .parts
+        .par_iter()
+        .map(|t| {
+            let mut tops = new();
+            rank_into(t.iter(), el, per_proto, orders, post, &mut tops);
+            tops
+        })
+        .reduce(new, |mut a, b| {
+            for (x, y) in a.iter_mut().zip(b) {
+                x.merge(y);
+            }
+            a
+        });
     tops.into_iter().map(|t| t.into_sorted().iter().map(row).collect()).collect()
 }
 
