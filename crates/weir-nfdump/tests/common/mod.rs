@@ -143,6 +143,16 @@ impl Drop for Nfcapd {
     }
 }
 
+/// Checks that nfcapd kept (nearly) all of `sent` flows: UDP on a loaded
+/// machine may drop a few datagrams, which is not what the tests are about
+/// (every flow that arrived is compared with nfdump's reading).
+pub fn received_most(got: u64, sent: u64, what: &str) {
+    assert!(got <= sent && got * 10 >= sent * 9, "{what}: {got} of {sent} flows arrived");
+    if got < sent {
+        eprintln!("note: {what}: {got} of {sent} flows arrived (UDP drops)");
+    }
+}
+
 /// Milliseconds since the epoch now.
 pub fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
