@@ -133,11 +133,17 @@ impl SlotWriter {
                 let mut c = zstd::bulk::Compressor::new(level)
                     .map_err(|e| StoreError::io(&tmp_path, "zstd init", e))?;
                 if level == 1 {
-                    // Matches shorter than 7 bytes rarely pay in byte planes
-                    // (random low bytes match by chance): measured smaller
-                    // and about 1 % cheaper on collected and generated flows.
-                    c.set_parameter(zstd::zstd_safe::CParameter::MinMatch(7))
-                        .map_err(|e| StoreError::io(&tmp_path, "zstd init", e))?;
+                    // Tuned on byte planes (docs/PERFORMANCE.md), all three
+                    // smaller and cheaper on collected and generated flows:
+                    // matches shorter than 7 bytes rarely pay (random low
+                    // bytes match by chance); a 256-entry match table is
+                    // enough; a 32 KiB window caps zstd blocks at 32 KiB,
+                    // so each plane of a chunk gets its own entropy tables.
+                    use zstd::zstd_safe::CParameter::{HashLog, MinMatch, WindowLog};
+                    for p in [MinMatch(7), HashLog(8), WindowLog(15)] {
+                        c.set_parameter(p)
+                            .map_err(|e| StoreError::io(&tmp_path, "zstd init", e))?;
+                    }
                 }
                 Some(c)
             }
