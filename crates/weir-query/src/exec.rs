@@ -22,6 +22,9 @@ use crate::stats::{ElemAcc, Spill, finish_in_memory, tables};
 /// Default memory budget of the statistic maps (1 GiB).
 pub const DEFAULT_MEMORY_BUDGET: usize = 1 << 30;
 
+/// Aggregation keys per query (more than nfdump's whole key table).
+const MAX_AGG_KEYS: usize = 64;
+
 /// Records handed to [`Sink::records`] at a time.
 const CHUNK: usize = 4096;
 
@@ -98,27 +101,21 @@ impl Scan {
 
     /// Counts the selected rows of a batch as passed.
     fn count(&mut self, batch: &FlowBatch, sel: &Bitmap) {
-        let first = Col::of(batch, Field::First);
-        let last = Col::of(batch, Field::Last);
-        let packets = Col::of(batch, Field::Packets);
-        let bytes = Col::of(batch, Field::Bytes);
-        let flows = Col::of(batch, Field::Flows);
-        let mut lo = u64::MAX;
-        let mut hi = 0;
-        let mut n = 0;
-        for i in sel.iter_ones() {
-            n += 1;
-            lo = lo.min(first.u64_or(i, 0));
-            hi = hi.max(last.u64_or(i, 0));
-            self.counters.packets += packets.u64_or(i, 0);
-            self.counters.bytes += bytes.u64_or(i, 0);
-            self.counters.flows += flows.get(i).map_or(1, |v| v as u64);
+        let n = sel.count_ones() as u64;
+        if n == 0 {
+            return;
         }
-        if n > 0 {
-            self.passed += n;
-            self.first = Some(self.first.map_or(lo, |f| f.min(lo)));
-            self.last = self.last.max(hi);
-        }
+        let (lo, hi, packets, bytes, flows) = if n as usize == sel.len() {
+            count_all(batch)
+        } else {
+            count_sel(batch, sel)
+        };
+        self.counters.packets += packets;
+        self.counters.bytes += bytes;
+        self.counters.flows += flows;
+        self.passed += n;
+        self.first = Some(self.first.map_or(lo, |f| f.min(lo)));
+        self.last = self.last.max(hi);
     }
 
     fn count_record(&mut self, r: &FlowRecord) {
@@ -129,6 +126,49 @@ impl Scan {
         self.first = Some(self.first.map_or(r.first, |f| f.min(r.first)));
         self.last = self.last.max(r.last);
     }
+}
+
+/// (min first, max last, packets, bytes, flows) of every row.
+fn count_all(batch: &FlowBatch) -> (u64, u64, u64, u64, u64) {
+    let rows = batch.rows();
+    let sum = |f: Field| -> u64 {
+        match Col::of(batch, f) {
+            Col::U64(v, None) => v.iter().fold(0u64, |a, x| a.wrapping_add(*x)),
+            Col::Absent => 0,
+            c => (0..rows).map(|i| c.u64_or(i, 0)).fold(0u64, u64::wrapping_add),
+        }
+    };
+    let lo = match Col::of(batch, Field::First) {
+        Col::U64(v, None) => v.iter().copied().min().unwrap_or(0),
+        c => (0..rows).map(|i| c.u64_or(i, 0)).min().unwrap_or(0),
+    };
+    let hi = match Col::of(batch, Field::Last) {
+        Col::U64(v, None) => v.iter().copied().max().unwrap_or(0),
+        c => (0..rows).map(|i| c.u64_or(i, 0)).max().unwrap_or(0),
+    };
+    let flows = match Col::of(batch, Field::Flows) {
+        Col::Absent => rows as u64,
+        c => (0..rows).map(|i| c.get(i).map_or(1, |v| v as u64)).fold(0u64, u64::wrapping_add),
+    };
+    (lo, hi, sum(Field::Packets), sum(Field::Bytes), flows)
+}
+
+/// (min first, max last, packets, bytes, flows) of the selected rows.
+fn count_sel(batch: &FlowBatch, sel: &Bitmap) -> (u64, u64, u64, u64, u64) {
+    let first = Col::of(batch, Field::First);
+    let last = Col::of(batch, Field::Last);
+    let packets = Col::of(batch, Field::Packets);
+    let bytes = Col::of(batch, Field::Bytes);
+    let flows = Col::of(batch, Field::Flows);
+    let (mut lo, mut hi, mut p, mut b, mut f) = (u64::MAX, 0u64, 0u64, 0u64, 0u64);
+    for i in sel.iter_ones() {
+        lo = lo.min(first.u64_or(i, 0));
+        hi = hi.max(last.u64_or(i, 0));
+        p = p.wrapping_add(packets.u64_or(i, 0));
+        b = b.wrapping_add(bytes.u64_or(i, 0));
+        f = f.wrapping_add(flows.get(i).map_or(1, |v| v as u64));
+    }
+    (lo, hi, p, b, f)
 }
 
 /// What every worker shares.
@@ -255,6 +295,16 @@ pub fn execute_with(
     opts: &ExecOptions,
 ) -> Result<Report, QueryError> {
     let t0 = Instant::now();
+    let too_many = |keys: &[crate::model::AggKey]| keys.len() > MAX_AGG_KEYS;
+    match &plan.mode {
+        Mode::Aggregate { keys, .. } | Mode::Stats { record_keys: keys, .. } if too_many(keys) => {
+            return Err(QueryError::Plan(format!(
+                "{} aggregation keys: at most {MAX_AGG_KEYS}",
+                keys.len()
+            )));
+        }
+        _ => {}
+    }
     let mut builder = rayon::ThreadPoolBuilder::new();
     if let Some(n) = plan.threads {
         builder = builder.num_threads(n.max(1));

@@ -23,6 +23,7 @@ mod exec;
 mod keys;
 mod model;
 mod order;
+pub mod par;
 mod parse;
 mod select;
 mod stats;
