@@ -6,7 +6,7 @@
 //! uncompressed or compressed with LZO, LZ4, BZ2 or ZSTD; V3 flow records
 //! and their extensions; the exporter, exporter-stat and sampler records;
 //! the appendix with the ident and the stat record) into weir's
-//! [`FlowRecord`](weir_record::FlowRecord)s, and [`import`] walks nfcapd
+//! [`FlowRecord`]s, and [`import`] walks nfcapd
 //! trees and writes one weir slot file per nfcapd file.
 //!
 //! The reader trusts nothing on disk: every size is checked, decompression

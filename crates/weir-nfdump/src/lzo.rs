@@ -113,15 +113,15 @@ fn copy_match(
     if out.len() + len > limit {
         return Err(LzoError::OutputOverrun(at));
     }
+    // Byte i of the copy is output byte i - distance: when the stretch
+    // overlaps its own output, copy what exists and repeat (the available
+    // part doubles each round).
     let start = out.len() - distance;
-    if distance >= len {
-        out.extend_from_within(start..start + len);
-    } else {
-        // Overlapping: the copy repeats the last `distance` bytes.
-        for i in 0..len {
-            let b = out[start + i];
-            out.push(b);
-        }
+    let mut left = len;
+    while left > 0 {
+        let k = left.min(out.len() - start);
+        out.extend_from_within(start..start + k);
+        left -= k;
     }
     Ok(())
 }
@@ -130,6 +130,7 @@ fn copy_match(
 /// most `limit` bytes.
 pub(crate) fn decompress(src: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<(), LzoError> {
     out.clear();
+    out.reserve(limit.min(src.len().saturating_mul(4)));
     let mut inp = Input { data: src, pos: 0 };
     let mut state: usize = 0;
     // The first byte may start with a literal run of its own.
@@ -235,6 +236,18 @@ mod tests {
         let mut out = Vec::new();
         decompress(&s, &mut out, 1 << 20).unwrap();
         assert_eq!(out, b"abcdabcdabcd");
+    }
+
+    #[test]
+    fn run_length_match() {
+        // "ab", then a 16 KiB-window match (opcode 001LLLLL) of length
+        // 2 + 20 at distance 1 (LE16 0 = distance 1, no literals).
+        let s = [17 + 2, b'a', b'b', 0b0010_0000 | 20, 0, 0, 0x11, 0, 0];
+        let mut out = Vec::new();
+        decompress(&s, &mut out, 1 << 20).unwrap();
+        let mut want = b"ab".to_vec();
+        want.extend(std::iter::repeat_n(b'b', 22));
+        assert_eq!(out, want);
     }
 
     #[test]
