@@ -49,7 +49,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The next `n` bytes.
-    #[inline]
+    #[inline(always)]
     pub(super) fn bytes(&mut self, what: &'static str, n: usize) -> Result<&'a [u8], Problem> {
         match self.buf.get(self.pos..).and_then(|r| r.get(..n)) {
             Some(s) => {
@@ -61,19 +61,19 @@ impl<'a> Reader<'a> {
     }
 
     /// The next `n` bytes as a reader of their own.
-    #[inline]
+    #[inline(always)]
     pub(super) fn sub(&mut self, what: &'static str, n: usize) -> Result<Reader<'a>, Problem> {
         let base = self.offset();
         Ok(Reader::new(self.bytes(what, n)?, base))
     }
 
-    #[inline]
+    #[inline(always)]
     pub(super) fn u32(&mut self, what: &'static str) -> Result<u32, Problem> {
         let s = self.bytes(what, 4)?;
         Ok(u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
     }
 
-    #[inline]
+    #[inline(always)]
     pub(super) fn u64(&mut self, what: &'static str) -> Result<u64, Problem> {
         let s = self.bytes(what, 8)?;
         let mut a = [0u8; 8];
