@@ -9,7 +9,15 @@ use crate::lzo;
 #[derive(Default)]
 pub(crate) struct Decompressor {
     zstd: Option<zstd::bulk::Decompressor<'static>>,
-    lz4: Vec<u8>,
+    /// Zeroed once: LZ4 and LZO decode into an initialised buffer.
+    scratch: Vec<u8>,
+}
+
+fn scratch(buf: &mut Vec<u8>, limit: usize) -> &mut [u8] {
+    if buf.len() < limit {
+        *buf = vec![0; limit];
+    }
+    &mut buf[..limit]
 }
 
 fn fail(codec: &'static str, msg: impl ToString) -> ErrorKind {
@@ -31,16 +39,16 @@ impl Decompressor {
                 out.extend_from_slice(src);
                 Ok(())
             }
-            Compression::Lzo => lzo::decompress(src, out, limit).map_err(|e| fail("LZO", e)),
+            Compression::Lzo => {
+                let n = lzo::decompress_into(src, scratch(&mut self.scratch, limit))
+                    .map_err(|e| fail("LZO", e))?;
+                out.extend_from_slice(&self.scratch[..n]);
+                Ok(())
+            }
             Compression::Lz4 => {
-                // The decoder writes into an initialised buffer: keep one
-                // of the full block size (zeroed once) and copy out.
-                if self.lz4.len() < limit {
-                    self.lz4 = vec![0; limit];
-                }
-                let n = lz4_flex::block::decompress_into(src, &mut self.lz4[..limit])
+                let n = lz4_flex::block::decompress_into(src, scratch(&mut self.scratch, limit))
                     .map_err(|e| fail("LZ4", e))?;
-                out.extend_from_slice(&self.lz4[..n]);
+                out.extend_from_slice(&self.scratch[..n]);
                 Ok(())
             }
             Compression::Bz2 => {

@@ -81,56 +81,95 @@ impl Input<'_> {
     }
 }
 
+/// The output: a buffer of the size limit and how much of it is written.
+struct Output<'a> {
+    buf: &'a mut [u8],
+    pos: usize,
+}
+
 #[inline]
-fn literals(
-    inp: &mut Input<'_>,
-    out: &mut Vec<u8>,
-    n: usize,
-    limit: usize,
-) -> Result<(), LzoError> {
+fn literals(inp: &mut Input<'_>, out: &mut Output<'_>, n: usize) -> Result<(), LzoError> {
     let at = inp.pos;
     let end =
         at.checked_add(n).filter(|&e| e <= inp.data.len()).ok_or(LzoError::InputOverrun(at))?;
-    if out.len() + n > limit {
-        return Err(LzoError::OutputOverrun(at));
+    let dst = out.buf.get_mut(out.pos..out.pos + n).ok_or(LzoError::OutputOverrun(at))?;
+    let lit = &inp.data[at..end];
+    if n <= 3 {
+        // The up to three literals after a match: not worth a memcpy call.
+        for (d, s) in dst.iter_mut().zip(lit) {
+            *d = *s;
+        }
+    } else {
+        dst.copy_from_slice(lit);
     }
-    out.extend_from_slice(&inp.data[at..end]);
+    out.pos += n;
     inp.pos = end;
     Ok(())
 }
 
 #[inline]
 fn copy_match(
-    out: &mut Vec<u8>,
+    out: &mut Output<'_>,
     distance: usize,
     len: usize,
-    limit: usize,
     at: usize,
 ) -> Result<(), LzoError> {
-    if distance == 0 || distance > out.len() {
+    let pos = out.pos;
+    if distance == 0 || distance > pos {
         return Err(LzoError::LookBehind(at));
     }
-    if out.len() + len > limit {
+    if pos + len > out.buf.len() {
         return Err(LzoError::OutputOverrun(at));
     }
-    // Byte i of the copy is output byte i - distance: when the stretch
-    // overlaps its own output, copy what exists and repeat (the available
-    // part doubles each round).
-    let start = out.len() - distance;
-    let mut left = len;
-    while left > 0 {
-        let k = left.min(out.len() - start);
-        out.extend_from_within(start..start + k);
-        left -= k;
+    // Byte i of the copy is output byte i - distance (so an overlapping
+    // stretch repeats itself).
+    let start = pos - distance;
+    let buf = &mut *out.buf;
+    if distance >= len && len > 32 {
+        buf.copy_within(start..start + len, pos);
+    } else if distance >= 8 && pos + len + 8 <= buf.len() {
+        // Eight bytes at a time (each chunk is complete before it is read,
+        // as distance >= 8); up to 7 bytes past the end are written and
+        // later overwritten or cut off.
+        let mut i = 0;
+        while i < len {
+            let c: [u8; 8] = buf[start + i..start + i + 8].try_into().expect("8 bytes");
+            buf[pos + i..pos + i + 8].copy_from_slice(&c);
+            i += 8;
+        }
+    } else if distance < len && len > 32 {
+        // Copy what exists and repeat: the available part doubles.
+        let mut done = 0;
+        while done < len {
+            let k = (len - done).min(pos + done - start);
+            buf.copy_within(start..start + k, pos + done);
+            done += k;
+        }
+    } else {
+        for i in 0..len {
+            buf[pos + i] = buf[start + i];
+        }
     }
+    out.pos += len;
     Ok(())
 }
 
 /// Decompresses an LZO1X stream into `out` (cleared first), producing at
 /// most `limit` bytes.
+#[cfg(test)]
 pub(crate) fn decompress(src: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<(), LzoError> {
+    let mut buf = vec![0; limit];
+    let n = decompress_into(src, &mut buf)?;
     out.clear();
-    out.reserve(limit.min(src.len().saturating_mul(4)));
+    out.extend_from_slice(&buf[..n]);
+    Ok(())
+}
+
+/// Decompresses an LZO1X stream into `buf`, whose length is the limit;
+/// returns the decompressed length.
+pub(crate) fn decompress_into(src: &[u8], buf: &mut [u8]) -> Result<usize, LzoError> {
+    let limit = buf.len();
+    let mut out = Output { buf, pos: 0 };
     let mut inp = Input { data: src, pos: 0 };
     let mut state: usize = 0;
     // The first byte may start with a literal run of its own.
@@ -139,7 +178,7 @@ pub(crate) fn decompress(src: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<
     {
         inp.pos = 1;
         let n = b as usize - 17;
-        literals(&mut inp, out, n, limit)?;
+        literals(&mut inp, &mut out, n)?;
         state = if n < 4 { n } else { 4 };
     }
     loop {
@@ -173,7 +212,7 @@ pub(crate) fn decompress(src: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<
                 if inp.pos != src.len() {
                     return Err(LzoError::TrailingInput(inp.pos));
                 }
-                return Ok(());
+                return Ok(out.pos);
             }
             distance = far + 0x4000;
             next = d & 3;
@@ -183,7 +222,7 @@ pub(crate) fn decompress(src: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<
                 0 => inp.long_length(3 + 15, limit)?,
                 l => 3 + l,
             };
-            literals(&mut inp, out, n, limit)?;
+            literals(&mut inp, &mut out, n)?;
             state = 4;
             continue;
         } else if state < 4 {
@@ -197,8 +236,8 @@ pub(crate) fn decompress(src: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<
             distance = ((inp.byte()? as usize) << 2) + (inst >> 2) + 2049;
             next = inst & 3;
         }
-        copy_match(out, distance, len, limit, at)?;
-        literals(&mut inp, out, next, limit)?;
+        copy_match(&mut out, distance, len, at)?;
+        literals(&mut inp, &mut out, next)?;
         state = next;
     }
 }
@@ -247,6 +286,24 @@ mod tests {
         decompress(&s, &mut out, 1 << 20).unwrap();
         let mut want = b"ab".to_vec();
         want.extend(std::iter::repeat_n(b'b', 22));
+        assert_eq!(out, want);
+    }
+
+    #[test]
+    fn long_matches() {
+        // 20 literals, a match of 2 + 18 = 20 at distance 20 (no overlap:
+        // one block copy), then 2 + 31 = 33 at distance 1 (overlap: runs).
+        let lits: Vec<u8> = (b'a'..b'a' + 20).collect();
+        let mut s = vec![17 + 20];
+        s.extend_from_slice(&lits);
+        s.extend_from_slice(&[0b0010_0000 | 18, (19 << 2) as u8, 0]);
+        s.extend_from_slice(&[0b0010_0000 | 31, 0, 0]);
+        s.extend_from_slice(&[0x11, 0, 0]);
+        let mut out = Vec::new();
+        decompress(&s, &mut out, 1 << 20).unwrap();
+        let mut want = lits.clone();
+        want.extend_from_slice(&lits);
+        want.extend(std::iter::repeat_n(b't', 33));
         assert_eq!(out, want);
     }
 
