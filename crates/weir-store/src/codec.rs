@@ -147,16 +147,37 @@ pub fn encode_hinted(
 fn zone_of(column: &Column) -> Option<ZoneMap> {
     match (&column.values, &column.validity) {
         (Values::U64(v), None) => {
-            let (&first, rest) = v.split_first()?;
-            let (mut lo, mut hi) = (first, first);
-            for &x in rest {
-                lo = lo.min(x);
-                hi = hi.max(x);
-            }
+            let (lo, hi) = min_max(v)?;
             Some(ZoneMap { min: lo as u128, max: hi as u128, nulls: 0 })
+        }
+        (Values::U128(v), None) => {
+            let (lo, hi) = min_max(v)?;
+            Some(ZoneMap { min: lo, max: hi, nulls: 0 })
         }
         _ => ZoneMap::of(column),
     }
+}
+
+/// Smallest and largest value, four independent lanes at a time.
+#[inline]
+fn min_max<T: Copy + Ord>(v: &[T]) -> Option<(T, T)> {
+    let &first = v.first()?;
+    let mut lo = [first; 4];
+    let mut hi = [first; 4];
+    let mut chunks = v.chunks_exact(4);
+    for c in &mut chunks {
+        for k in 0..4 {
+            lo[k] = lo[k].min(c[k]);
+            hi[k] = hi[k].max(c[k]);
+        }
+    }
+    for &x in chunks.remainder() {
+        lo[0] = lo[0].min(x);
+        hi[0] = hi[0].max(x);
+    }
+    let lo = lo.into_iter().min().unwrap_or(first);
+    let hi = hi.into_iter().max().unwrap_or(first);
+    Some((lo, hi))
 }
 
 /// Tries every kind and writes the smallest: (kind, width, base, ref_field).
@@ -430,7 +451,9 @@ struct DictBuilder<T> {
     slots: Vec<u32>,
     mask: usize,
     values: Vec<T>,
-    /// (value, slot) pairs sorted by value, and rank by slot.
+    /// Values within 2^32 of the smallest, as `offset << 32 | slot`, and
+    /// the other (value, slot) pairs, both sorted; rank by slot.
+    keys64: Vec<u64>,
     sorted: Vec<(T, u32)>,
     rank: Vec<u32>,
 }
@@ -468,7 +491,7 @@ impl<T: DictValue + Default> DictBuilder<T> {
     }
 
     /// Slot of `v`, inserting it if new; `None` once `limit` values exist.
-    #[inline]
+    #[inline(always)]
     fn insert(&mut self, v: T, limit: usize) -> Option<u32> {
         let mut i = (v.hash() >> 32) as usize & self.mask;
         loop {
@@ -494,16 +517,41 @@ impl<T: DictValue + Default> DictBuilder<T> {
     }
 
     /// Sorts the values: fills `sorted` (ascending) and `rank` (slot ->
-    /// position in `sorted`).
-    fn sort(&mut self) {
+    /// position in `sorted`). `min` is the smallest value: those below
+    /// `min + 2^32` (all IPv4 hosts of an address column, most integer
+    /// columns) are sorted as packed `u64` keys, which is much faster, and
+    /// come before every other value.
+    fn sort(&mut self, min: u128) {
         self.sorted.clear();
-        self.sorted.extend(self.values.iter().enumerate().map(|(slot, &v)| (v, slot as u32)));
+        self.keys64.clear();
+        for (slot, &v) in self.values.iter().enumerate() {
+            let off = v.into().wrapping_sub(min);
+            if off >> 32 == 0 {
+                self.keys64.push((off as u64) << 32 | slot as u64);
+            } else {
+                self.sorted.push((v, slot as u32));
+            }
+        }
+        self.keys64.sort_unstable();
         // Values are distinct: comparing them alone is a total order.
         self.sorted.sort_unstable_by_key(|p| p.0);
+        let narrow = self.keys64.len();
         self.rank.clear();
         self.rank.resize(self.values.len(), 0);
+        for (r, &k) in self.keys64.iter().enumerate() {
+            self.rank[(k & 0xffff_ffff) as usize] = r as u32;
+        }
         for (r, &(_, slot)) in self.sorted.iter().enumerate() {
-            self.rank[slot as usize] = r as u32;
+            self.rank[slot as usize] = (narrow + r) as u32;
+        }
+    }
+
+    /// The `i`-th smallest value (after [`DictBuilder::sort`]).
+    #[inline]
+    fn nth(&self, i: usize, min: u128) -> u128 {
+        match self.keys64.get(i) {
+            Some(&k) => min + u128::from(k >> 32),
+            None => self.sorted.get(i - self.keys64.len()).map_or(0, |p| p.0.into()),
         }
     }
 }
@@ -615,11 +663,11 @@ fn dict_with<T: DictValue>(
     *dict_len = n as u32;
     // Ascending values, each stored as its difference to the previous one:
     // hosts of a few prefixes give small differences.
-    d.sort();
+    d.sort(zone.min);
     gaps.clear();
     let mut prev = zone.min;
-    gaps.extend(d.sorted.iter().map(|&(v, _)| {
-        let v: u128 = v.into();
+    gaps.extend((0..n).map(|i| {
+        let v = d.nth(i, zone.min);
         let g = v - prev;
         prev = v;
         g
