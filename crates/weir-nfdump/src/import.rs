@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{NaiveDate, TimeZone};
@@ -158,6 +158,9 @@ pub struct ImportOptions {
     /// Called after each file (from the importing threads, one call at a
     /// time).
     pub progress: Option<ProgressFn>,
+    /// Set (e.g. from a signal handler) to stop: files being imported are
+    /// finished, no new one is started, and the report says `cancelled`.
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 impl std::fmt::Debug for ImportOptions {
@@ -170,6 +173,7 @@ impl std::fmt::Debug for ImportOptions {
             .field("slot_secs", &self.slot_secs)
             .field("name_time", &self.name_time)
             .field("threads", &self.threads)
+            .field("cancel", &self.cancel)
             .finish_non_exhaustive()
     }
 }
@@ -188,6 +192,7 @@ impl ImportOptions {
             name_time: NameTime::Local,
             threads: 1,
             progress: None,
+            cancel: None,
         }
     }
 }
@@ -279,6 +284,8 @@ pub struct ImportReport {
     pub skipped_counts: SkipCounts,
     /// Wall-clock time of the import.
     pub elapsed: Duration,
+    /// The import was cancelled before all files were done.
+    pub cancelled: bool,
 }
 
 impl ImportReport {
@@ -465,8 +472,14 @@ pub fn import(mut opts: ImportOptions) -> Result<ImportReport, ImportError> {
         on_exists: OnExists::Fail,
     };
     let (layout, name_time) = (opts.layout, opts.name_time);
+    let cancel = opts.cancel.clone();
+    let cancelled = AtomicBool::new(false);
     let work = || {
         loop {
+            if cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed)) {
+                cancelled.store(true, Ordering::Relaxed);
+                break;
+            }
             let i = next.fetch_add(1, Ordering::Relaxed);
             let Some(job) = jobs.get(i) else { break };
             let (outcome, stats) = import_one(job, layout, name_time, store_opts);
@@ -529,6 +542,8 @@ pub fn import(mut opts: ImportOptions) -> Result<ImportReport, ImportError> {
     r.failed.sort_by(|a, b| a.0.cmp(&b.0));
     r.warnings.sort();
     r.elapsed = t0.elapsed();
+    r.cancelled = cancelled.load(Ordering::Relaxed)
+        && r.imported.len() + r.skipped.len() + r.failed.len() < total;
     Ok(r)
 }
 

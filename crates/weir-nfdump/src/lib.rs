@@ -49,7 +49,9 @@ pub use import::{
     FailReason, FileOutcome, ImportError, ImportEvent, ImportOptions, ImportReport, NameTime,
     NfcapdName, ProgressFn, find_files, import, parse_nfcapd_name,
 };
-pub use reader::{Block, Blocks, Decoded, Decoder, NfFile, RawRecord, RawRecords, SkipCounts};
+pub use reader::{
+    Block, Blocks, Decoded, Decoder, FlowIter, NfFile, RawRecord, RawRecords, SkipCounts,
+};
 use weir_record::{ExporterStats, FlowRecord};
 
 /// Everything in one nfdump file.

@@ -841,6 +841,12 @@ impl<R: Read + Seek> NfFile<R> {
         Ok(())
     }
 
+    /// Iterator over the flows of the file (one [`FlowRecord`] allocated per
+    /// flow; [`NfFile::for_each_flow`] reuses one). After an error it ends.
+    pub fn flow_iter(&mut self) -> FlowIter<'_, R> {
+        FlowIter { file: self, block: Block::default(), pos: 0, left: 0, done: false }
+    }
+
     /// All flows of the file.
     pub fn flows(&mut self) -> Result<Vec<FlowRecord>> {
         let mut out = Vec::new();
@@ -916,6 +922,67 @@ impl<R: Read + Seek> Iterator for Blocks<'_, R> {
         match self.file.next_block(&mut b) {
             Ok(true) => Some(Ok(b)),
             Ok(false) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+/// Iterator over the flows of a file, see [`NfFile::flow_iter`].
+pub struct FlowIter<'a, R> {
+    file: &'a mut NfFile<R>,
+    block: Block,
+    pos: usize,
+    left: u32,
+    done: bool,
+}
+
+impl<R: Read + Seek> FlowIter<'_, R> {
+    fn step(&mut self) -> Result<Option<FlowRecord>> {
+        let mut flow = FlowRecord::default();
+        loop {
+            if self.left == 0 {
+                if !self.file.next_block(&mut self.block)? {
+                    return Ok(None);
+                }
+                if self.block.header.is_some_and(|h| h.block_type != DATA_BLOCK_TYPE_3) {
+                    self.file.decoder.skipped.blocks += 1;
+                    continue;
+                }
+                self.pos = 0;
+                self.left = self.block.num_records();
+                continue;
+            }
+            let mut it = RawRecords { data: &self.block.data, pos: self.pos, left: self.left };
+            let Some(r) = it.next() else { unreachable!("left > 0") };
+            (self.pos, self.left) = (it.pos, it.left);
+            let r = r.map_err(|(pos, k)| self.file.block_error(&self.block, pos, k))?;
+            match self.file.decoder.decode(&r, &mut flow) {
+                Ok(Decoded::Flow) => return Ok(Some(flow)),
+                Ok(Decoded::Ident(s)) => self.file.ident = Some(s),
+                Ok(Decoded::Stat(s)) => self.file.stat = Some(s),
+                Ok(_) => {}
+                Err((pos, k)) => return Err(self.file.block_error(&self.block, pos, k)),
+            }
+        }
+    }
+}
+
+impl<R: Read + Seek> Iterator for FlowIter<'_, R> {
+    type Item = Result<FlowRecord>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        match self.step() {
+            Ok(Some(f)) => Some(Ok(f)),
+            Ok(None) => {
                 self.done = true;
                 None
             }

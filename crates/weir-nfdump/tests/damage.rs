@@ -243,3 +243,21 @@ proptest! {
         let _ = parse(&f);
     }
 }
+
+#[test]
+fn flow_iterator_matches_for_each() {
+    let bytes = synthetic();
+    let mut f =
+        weir_nfdump::NfFile::from_reader(std::io::Cursor::new(&bytes[..]), "synthetic").unwrap();
+    let it: Vec<_> = f.flow_iter().collect::<Result<_, _>>().unwrap();
+    assert_eq!(it, parse(&bytes).unwrap().flows);
+    assert_eq!(f.skipped().records.get(&99), Some(&1));
+    // Damage ends the iteration with the error.
+    let mut bad = bytes.clone();
+    bad[40 + 12 + 32 + 2] = 0xff; // the flow record's size
+    let mut f = weir_nfdump::NfFile::from_reader(std::io::Cursor::new(&bad[..]), "bad").unwrap();
+    let all: Vec<_> = f.flow_iter().collect();
+    assert_eq!(all.len(), 1);
+    let e = all[0].as_ref().unwrap_err();
+    assert_eq!(e.offset, Some(40 + 12 + 32));
+}

@@ -344,3 +344,26 @@ fn tampered_counters_are_flagged() {
     assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
     assert!(r.warnings[0].1.contains("stat record says"), "{:?}", r.warnings);
 }
+
+#[test]
+fn cancel_stops_between_files() {
+    // Copies of an empty but valid file under other slot names; cancelled
+    // from the first progress call, no further file is started.
+    if !nfdump_installed("cancel_stops_between_files") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let files = Nfcapd::start(dir.path(), "c", &[]).stop();
+    for m in ["00", "05", "10"] {
+        std::fs::copy(&files[0], dir.path().join(format!("nfcapd.2020010100{m}"))).unwrap();
+    }
+    let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let f2 = flag.clone();
+    let dest = tempfile::tempdir().unwrap();
+    let mut opts = ImportOptions::new(dir.path(), dest.path());
+    opts.cancel = Some(flag);
+    opts.progress = Some(Box::new(move |_| f2.store(true, std::sync::atomic::Ordering::Relaxed)));
+    let r = import(opts).unwrap();
+    assert_eq!(r.files_imported(), 1, "{r:?}");
+    assert!(r.cancelled);
+}
