@@ -6,6 +6,8 @@ mod architecture;
 mod cli;
 /// `weir decode` on the shared captures.
 mod decode;
+/// `weir query`: golden outputs, thread-count independence, -t, -Z, -I, -w.
+mod query;
 /// Frozen slot files of every released format version, and corruption of real files.
 mod store;
 

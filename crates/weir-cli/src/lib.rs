@@ -20,6 +20,7 @@ use std::io::Write;
 use clap::{Parser, Subcommand};
 
 mod cmd;
+mod progress;
 pub mod units;
 
 /// Exit code for success.
@@ -48,6 +49,11 @@ pub enum Command {
     Collect(cmd::collect::CollectArgs),
     /// Generate deterministic synthetic flows into slot files.
     Gen(cmd::gen_cmd::GenArgs),
+    /// Query flows with nfdump's flags: filter, list, aggregate (-a, -A),
+    /// top-N statistics (-s), sort (-O), output formats (-o).
+    Query(cmd::query::QueryArgs),
+    /// Import nfcapd files (nfdump 1.7) into weir slot files.
+    Import(cmd::import::ImportArgs),
     /// Show what slot files hold (nfdump -I / -v); --verify checks every checksum.
     Inspect(cmd::inspect::InspectArgs),
     /// Built-in demo: generate a day of synthetic flows and inspect them.
@@ -82,6 +88,8 @@ where
     match cli.command {
         Command::Collect(a) => cmd::collect::run(&a, out),
         Command::Gen(a) => cmd::gen_cmd::run(&a, out),
+        Command::Query(a) => cmd::query::run(&a, out),
+        Command::Import(a) => cmd::import::run(&a, out),
         Command::Inspect(a) => cmd::inspect::run(&a, out),
         Command::Demo(a) => cmd::demo::run(&a, out),
         Command::Decode(a) => cmd::decode::run(&a, out),

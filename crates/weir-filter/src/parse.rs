@@ -393,8 +393,10 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 fn parse_time(s: &str, at: usize) -> R<u128> {
     let bad = || SemErr {
         pos: at,
-        msg: format!("Invalid time '{s}': expected YYYY-MM-DDThh:mm:ss[.mmm]"),
+        msg: format!("Invalid time '{s}': expected YYYY-MM-DDThh:mm:ss[.mmm][Z] (UTC)"),
     };
+    // Times are UTC; an explicit `Z` says so.
+    let s = s.strip_suffix(['Z', 'z']).unwrap_or(s);
     let (date, time) = match s.split_once(['T', 't']) {
         Some((d, t)) => (d, Some(t)),
         None => (s, None),

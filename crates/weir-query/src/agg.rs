@@ -1,12 +1,18 @@
 //! Flow aggregation (`-a`, `-A`, `-b`, `-B`, `-s record`): a compact hash
 //! table keyed by the key components, with no allocation per entry.
 
+use std::io::Write;
+
 use hashbrown::HashTable;
 use rayon::prelude::*;
+use weir_filter::Filter;
 use weir_record::{Bitmap, Field, FlowBatch, FlowRecord};
 
+use crate::error::QueryError;
 use crate::keys::{Col, Comp, mix};
-use crate::model::{AggKey, Bidir};
+use crate::model::{AggKey, Bidir, Order, OrderKey};
+use crate::order::{TopN, counters_value, rank};
+use crate::spill::{Dec, Enc, SpillSet, read_entries};
 
 /// Sums of one aggregated record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -216,9 +222,13 @@ impl AggTable {
     }
 
     /// Approximate heap bytes.
-    #[allow(dead_code)]
     pub fn memory(&self) -> usize {
         self.parts.iter().map(Part::memory).sum()
+    }
+
+    /// Whether the table holds no entry.
+    pub fn is_empty(&self) -> bool {
+        self.parts.iter().all(|p| p.accs.is_empty())
     }
 
     /// The hash of a key (for bidirectional tables the hash of the smaller
@@ -394,39 +404,115 @@ impl AggTable {
 
     /// The aggregated record of entry `e`.
     pub fn record(&self, e: Entry, bidir: Option<Bidir>) -> FlowRecord {
-        let part = &self.parts[e.part as usize];
-        let i = e.index as usize;
+        record_of(&self.shape, &self.parts[e.part as usize], e.index as usize, bidir)
+    }
+
+    /// Bytes of one spilled entry.
+    fn entry_size(&self) -> usize {
+        16 + 16 * self.shape.width + 8 * 8 + 4
+    }
+
+    /// Writes every entry to the spill files of its partition and empties
+    /// the table.
+    pub fn spill_into(&mut self, set: &SpillSet) -> Result<(), QueryError> {
+        let parts: Vec<Part> =
+            std::mem::replace(&mut self.parts, (0..PARTS).map(|_| Part::default()).collect());
         let w = self.shape.width;
-        let a = &part.accs[i];
-        let mut r = FlowRecord {
-            first: a.first,
-            last: a.last,
-            packets: a.packets,
-            bytes: a.bytes,
-            tcp_flags: a.tcp_flags,
-            flows: Some(a.flows),
-            ..Default::default()
-        };
-        if a.has_out || bidir.is_some() {
-            r.out_packets = Some(a.out_packets);
-            r.out_bytes = Some(a.out_bytes);
-        }
-        for (c, comp) in self.shape.comps.iter().enumerate() {
-            if part.present[i] >> c & 1 == 1 {
-                comp.set(&mut r, part.keys[i * w + c]);
-                if let Comp::Net { mask, .. } = comp {
-                    let side = usize::from(*mask != Field::SrcMask);
-                    comp.set_mask_from(&mut r, Some(u128::from(a.masks[side])));
+        set.write(|writers| {
+            let mut n = 0u64;
+            let mut buf = Vec::with_capacity(64 * 1024);
+            for (wr, part) in writers.iter_mut().zip(&parts) {
+                for i in 0..part.accs.len() {
+                    let a = &part.accs[i];
+                    let mut e = Enc(&mut buf);
+                    e.u64(part.present[i]).u64(part.hashes[i]);
+                    for k in &part.keys[i * w..(i + 1) * w] {
+                        e.u128(*k);
+                    }
+                    e.u64(a.first)
+                        .u64(a.last)
+                        .u64(a.packets)
+                        .u64(a.bytes)
+                        .u64(a.out_packets)
+                        .u64(a.out_bytes)
+                        .u64(a.flows)
+                        .u64(a.ord)
+                        .u8(a.tcp_flags)
+                        .u8(u8::from(a.has_out))
+                        .u8(a.masks[0])
+                        .u8(a.masks[1]);
+                    n += 1;
+                    if buf.len() >= 60 * 1024 {
+                        wr.write_all(&buf)?;
+                        buf.clear();
+                    }
+                }
+                wr.write_all(&buf)?;
+                buf.clear();
+            }
+            Ok(n)
+        })
+    }
+
+    /// Finishes a spilled table (this table holds what was not spilled
+    /// yet): partition by partition, the best `top` records of every order
+    /// that pass `post`.
+    pub fn finish_spilled(
+        mut self,
+        set: &SpillSet,
+        orders: &[Order],
+        top: Option<usize>,
+        post: Option<&Filter>,
+        bidir: Option<Bidir>,
+    ) -> Result<Vec<Vec<FlowRecord>>, QueryError> {
+        self.spill_into(set)?;
+        let shape = &self.shape;
+        let w = shape.width;
+        let size = self.entry_size();
+        let mut tops: Vec<TopN<(u128, u64), FlowRecord>> =
+            orders.iter().map(|_| TopN::new(top)).collect();
+        let mut key = vec![0u128; w];
+        let mut rkey = vec![0u128; w];
+        set.read(|_, r| {
+            let mut part = Part::default();
+            read_entries(r, size, |b| {
+                let mut d = Dec::new(b);
+                let present = d.u64();
+                let hash = d.u64();
+                for k in key.iter_mut() {
+                    *k = d.u128();
+                }
+                let acc = AggAcc {
+                    first: d.u64(),
+                    last: d.u64(),
+                    packets: d.u64(),
+                    bytes: d.u64(),
+                    out_packets: d.u64(),
+                    out_bytes: d.u64(),
+                    flows: d.u64(),
+                    ord: d.u64(),
+                    tcp_flags: d.u8(),
+                    has_out: d.u8() != 0,
+                    masks: [d.u8(), d.u8()],
+                };
+                let rp = shape.reverse(&key, present, &mut rkey);
+                Self::add_in(shape, &mut part, hash, &key, &rkey, present, rp, &acc);
+            })?;
+            for (o, t) in orders.iter().zip(tops.iter_mut()) {
+                for (i, a) in part.accs.iter().enumerate() {
+                    let k = (rank(*o, acc_order_value(o.key, a)), a.ord);
+                    if !t.would_keep(&k) {
+                        continue;
+                    }
+                    let rec = record_of(shape, &part, i, bidir);
+                    if post.is_none_or(|p| p.matches(&rec, "")) {
+                        t.push(k, rec);
+                    }
                 }
             }
-        }
-        if bidir == Some(Bidir::GuessClient)
-            && (r.proto == 6 || r.proto == 17)
-            && r.src_port < r.dst_port
-        {
-            swap_sides(&mut r);
-        }
-        r
+            Ok(())
+        })?;
+        Ok(tops.into_iter().map(TopN::into_sorted).collect())
     }
 
     /// Every aggregated record with its first-seen position (tests).
@@ -434,6 +520,54 @@ impl AggTable {
     pub fn into_records(self, bidir: Option<Bidir>) -> Vec<(FlowRecord, u64)> {
         self.entries().map(|e| (self.record(e, bidir), self.acc(e).ord)).collect()
     }
+}
+
+/// The order value of an aggregated record (in + out counters).
+#[inline]
+pub(crate) fn acc_order_value(key: OrderKey, a: &AggAcc) -> u128 {
+    counters_value(
+        key,
+        a.first,
+        a.last,
+        a.flows,
+        a.packets.saturating_add(a.out_packets),
+        a.bytes.saturating_add(a.out_bytes),
+    )
+}
+
+/// The aggregated record of entry `i` of a partition.
+fn record_of(shape: &Shape, part: &Part, i: usize, bidir: Option<Bidir>) -> FlowRecord {
+    let w = shape.width;
+    let a = &part.accs[i];
+    let mut r = FlowRecord {
+        first: a.first,
+        last: a.last,
+        packets: a.packets,
+        bytes: a.bytes,
+        tcp_flags: a.tcp_flags,
+        flows: Some(a.flows),
+        ..Default::default()
+    };
+    if a.has_out || bidir.is_some() {
+        r.out_packets = Some(a.out_packets);
+        r.out_bytes = Some(a.out_bytes);
+    }
+    for (c, comp) in shape.comps.iter().enumerate() {
+        if part.present[i] >> c & 1 == 1 {
+            comp.set(&mut r, part.keys[i * w + c]);
+            if let Comp::Net { mask, .. } = comp {
+                let side = usize::from(*mask != Field::SrcMask);
+                comp.set_mask_from(&mut r, Some(u128::from(a.masks[side])));
+            }
+        }
+    }
+    if bidir == Some(Bidir::GuessClient)
+        && (r.proto == 6 || r.proto == 17)
+        && r.src_port < r.dst_port
+    {
+        swap_sides(&mut r);
+    }
+    r
 }
 
 /// An entry of an [`AggTable`].

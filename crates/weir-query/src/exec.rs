@@ -17,6 +17,7 @@ use crate::model::{
     TimeWindow,
 };
 use crate::order::{TopN, counters_value, rank};
+use crate::spill::SpillSet;
 use crate::stats::{ElemAcc, Spill, finish_in_memory, tables};
 
 /// Default memory budget of the statistic maps (1 GiB).
@@ -105,11 +106,8 @@ impl Scan {
         if n == 0 {
             return;
         }
-        let (lo, hi, packets, bytes, flows) = if n as usize == sel.len() {
-            count_all(batch)
-        } else {
-            count_sel(batch, sel)
-        };
+        let (lo, hi, packets, bytes, flows) =
+            if n as usize == sel.len() { count_all(batch) } else { count_sel(batch, sel) };
         self.counters.packets += packets;
         self.counters.bytes += bytes;
         self.counters.flows += flows;
@@ -777,21 +775,26 @@ fn run_stats(
         elems: elements.iter().map(|_| ElemAcc::new()).collect(),
         records: want_records.then(|| AggTable::new(record_keys, None)),
     };
+    let rec_spill = SpillSet::new(opts.spill_dir.clone());
     // Spills the biggest maps of a worker until it is within its budget.
     let enforce = |w: &mut StatsWork| -> Result<(), QueryError> {
         loop {
-            let used: usize = w.elems.iter().map(|e| e.map.memory()).sum();
+            let rec = w.records.as_ref().map_or(0, AggTable::memory);
+            let used: usize = w.elems.iter().map(|e| e.map.memory()).sum::<usize>() + rec;
             if used <= per_worker {
                 return Ok(());
             }
-            let Some((i, _)) = w.elems.iter().enumerate().max_by_key(|(_, e)| e.map.memory())
-            else {
-                return Ok(());
-            };
-            if w.elems[i].map.len() == 0 {
-                return Ok(());
+            let big = w.elems.iter().enumerate().max_by_key(|(_, e)| e.map.memory());
+            match (big, &mut w.records) {
+                (Some((i, e)), _) if e.map.memory() >= rec => {
+                    if e.map.len() == 0 {
+                        return Ok(());
+                    }
+                    spills[i].spill(&mut w.elems[i].map)?;
+                }
+                (_, Some(t)) if rec > 0 && !t.is_empty() => t.spill_into(&rec_spill)?,
+                _ => return Ok(()),
             }
-            spills[i].spill(&mut w.elems[i].map)?;
         }
     };
     let result: Result<StatsWork, QueryError> = pool.install(|| {
@@ -838,7 +841,24 @@ fn run_stats(
     let topn = (top > 0).then_some(top);
     let mut elems = work.elems.into_iter();
     let mut spill_iter = spills.iter();
-    let records = work.records;
+    let mut records = work.records;
+    // A spilled record table is finished once for every order asked.
+    let mut spilled_records: Vec<(Order, Vec<FlowRecord>)> = Vec::new();
+    if rec_spill.used()
+        && let Some(table) = records.take()
+    {
+        let mut orders: Vec<Order> = Vec::new();
+        for s in specs.iter().filter(|s| s.element.is_none()) {
+            for o in &s.orders {
+                if !orders.contains(o) {
+                    orders.push(*o);
+                }
+            }
+        }
+        let lists = table.finish_spilled(&rec_spill, &orders, topn, post, None)?;
+        spilled += rec_spill.entries();
+        spilled_records = orders.into_iter().zip(lists).collect();
+    }
     for spec in specs {
         match spec.element {
             Some(el) => {
@@ -865,11 +885,20 @@ fn run_stats(
                 }
             }
             None => {
-                let Some(table) = &records else { continue };
-                let out = TableOut { table, bidir: None, post };
                 for order in &spec.orders {
                     let section = Section::TopRecords { n: top, order: *order };
-                    out.emit(pool, sink, Some(*order), topn, section, print)?;
+                    if let Some(table) = &records {
+                        let out = TableOut { table, bidir: None, post };
+                        out.emit(pool, sink, Some(*order), topn, section, print)?;
+                    } else if let Some((_, recs)) = spilled_records.iter().find(|(o, _)| o == order)
+                    {
+                        sink.begin_section(section).map_err(sink_err)?;
+                        if print {
+                            for c in recs.chunks(CHUNK) {
+                                sink.records("", c).map_err(sink_err)?;
+                            }
+                        }
+                    }
                 }
             }
         }

@@ -26,6 +26,7 @@ mod order;
 pub mod par;
 mod parse;
 mod select;
+mod spill;
 mod stats;
 #[cfg(test)]
 mod tests;

@@ -3,11 +3,8 @@
 //! partial aggregates spill to temporary files and are finished one
 //! partition at a time, keeping only the top N.
 
-use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::Write;
 use std::path::PathBuf;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 
 use hashbrown::HashTable;
 use std::net::{IpAddr, Ipv4Addr};
@@ -22,6 +19,7 @@ use crate::error::QueryError;
 use crate::keys::{Col, mix};
 use crate::model::{Counters, Order, StatElement, StatRow, StatTable};
 use crate::order::{TopN, counters_value, rank};
+use crate::spill::{Dec, Enc, SpillSet, read_entries};
 
 /// "No protocol" in [`StatEntry::proto`].
 const NO_PROTO: u16 = 0x100;
@@ -55,34 +53,28 @@ impl StatEntry {
 
     const BYTES: usize = 16 + 2 + 5 * 8;
 
-    fn write(&self, out: &mut impl Write) -> std::io::Result<()> {
-        let mut b = [0u8; Self::BYTES];
-        b[0..16].copy_from_slice(&self.value.to_le_bytes());
-        b[16..18].copy_from_slice(&self.proto.to_le_bytes());
-        for (k, v) in
-            [self.first, self.last, self.flows, self.packets, self.bytes].iter().enumerate()
-        {
-            b[18 + k * 8..26 + k * 8].copy_from_slice(&v.to_le_bytes());
-        }
-        out.write_all(&b)
+    fn encode(&self, out: &mut Vec<u8>) {
+        Enc(out)
+            .u128(self.value)
+            .u8(self.proto as u8)
+            .u8((self.proto >> 8) as u8)
+            .u64(self.first)
+            .u64(self.last)
+            .u64(self.flows)
+            .u64(self.packets)
+            .u64(self.bytes);
     }
 
-    fn read(b: &[u8; Self::BYTES]) -> StatEntry {
-        let u = |k: usize| {
-            let mut x = [0u8; 8];
-            x.copy_from_slice(&b[18 + k * 8..26 + k * 8]);
-            u64::from_le_bytes(x)
-        };
-        let mut v = [0u8; 16];
-        v.copy_from_slice(&b[0..16]);
+    fn decode(b: &[u8]) -> StatEntry {
+        let mut d = Dec::new(b);
         StatEntry {
-            value: u128::from_le_bytes(v),
-            proto: u16::from_le_bytes([b[16], b[17]]),
-            first: u(0),
-            last: u(1),
-            flows: u(2),
-            packets: u(3),
-            bytes: u(4),
+            value: d.u128(),
+            proto: u16::from(d.u8()) | u16::from(d.u8()) << 8,
+            first: d.u64(),
+            last: d.u64(),
+            flows: d.u64(),
+            packets: d.u64(),
+            bytes: d.u64(),
         }
     }
 }
@@ -208,72 +200,46 @@ pub(crate) fn record_values(el: &StatElement, r: &FlowRecord) -> Vec<u128> {
     el.fields.iter().map(|&f| r.get(f).unwrap_or(absent_value(f))).collect()
 }
 
-/// Spill files: one per map partition.
-const PARTITIONS: usize = PARTS;
-
 /// Spill files of one element statistic.
 pub(crate) struct Spill {
-    inner: Mutex<Option<SpillFiles>>,
-    dir: Option<PathBuf>,
-    written: AtomicU64,
-}
-
-struct SpillFiles {
-    _dir: tempfile::TempDir,
-    paths: Vec<PathBuf>,
-    parts: Vec<BufWriter<File>>,
-    entries: u64,
+    set: SpillSet,
 }
 
 impl Spill {
     pub fn new(dir: Option<PathBuf>) -> Spill {
-        Spill { inner: Mutex::new(None), dir, written: AtomicU64::new(0) }
+        Spill { set: SpillSet::new(dir) }
     }
 
     /// Whether anything was spilled.
     pub fn used(&self) -> bool {
-        self.inner.lock().map(|g| g.is_some()).unwrap_or(true)
+        self.set.used()
     }
 
     /// Entries written so far.
     pub fn entries(&self) -> u64 {
-        self.written.load(AtomicOrdering::Relaxed)
+        self.set.entries()
     }
 
     /// Writes every entry of `map` to its partition file and empties it.
     pub fn spill(&self, map: &mut StatMap) -> Result<(), QueryError> {
         let parts = std::mem::take(map).parts;
-        let mut g = self
-            .inner
-            .lock()
-            .map_err(|_| QueryError::Spill(std::io::Error::other("spill lock poisoned")))?;
-        if g.is_none() {
-            let dir = match &self.dir {
-                Some(d) => tempfile::Builder::new().prefix("weir-spill").tempdir_in(d),
-                None => tempfile::Builder::new().prefix("weir-spill").tempdir(),
+        self.set.write(|writers| {
+            let mut n = 0;
+            let mut buf = Vec::with_capacity(64 * 1024);
+            for (w, table) in writers.iter_mut().zip(parts) {
+                for e in table {
+                    e.encode(&mut buf);
+                    n += 1;
+                    if buf.len() >= 60 * 1024 {
+                        w.write_all(&buf)?;
+                        buf.clear();
+                    }
+                }
+                w.write_all(&buf)?;
+                buf.clear();
             }
-            .map_err(QueryError::Spill)?;
-            let mut paths = Vec::with_capacity(PARTITIONS);
-            let mut parts = Vec::with_capacity(PARTITIONS);
-            for p in 0..PARTITIONS {
-                let path = dir.path().join(format!("part{p:02}"));
-                let f = File::create(&path).map_err(QueryError::Spill)?;
-                paths.push(path);
-                parts.push(BufWriter::with_capacity(64 * 1024, f));
-            }
-            *g = Some(SpillFiles { _dir: dir, paths, parts, entries: 0 });
-        }
-        let files =
-            g.as_mut().ok_or_else(|| QueryError::Spill(std::io::Error::other("no spill")))?;
-        for (p, table) in parts.into_iter().enumerate() {
-            let n = table.len() as u64;
-            for e in table {
-                e.write(&mut files.parts[p]).map_err(QueryError::Spill)?;
-            }
-            files.entries += n;
-            self.written.fetch_add(n, AtomicOrdering::Relaxed);
-        }
-        Ok(())
+            Ok(n)
+        })
     }
 
     /// Finishes a spilled statistic: every partition in turn is read back,
@@ -288,37 +254,19 @@ impl Spill {
         post: Option<&Filter>,
     ) -> Result<(Vec<Vec<StatRow>>, u64), QueryError> {
         self.spill(&mut rest)?;
-        let mut g = self
-            .inner
-            .lock()
-            .map_err(|_| QueryError::Spill(std::io::Error::other("spill lock poisoned")))?;
-        let files =
-            g.as_mut().ok_or_else(|| QueryError::Spill(std::io::Error::other("no spill")))?;
-        for w in &mut files.parts {
-            w.flush().map_err(QueryError::Spill)?;
-        }
         let mut tops: Vec<TopN<(u128, u128, u16), StatEntry>> =
             orders.iter().map(|_| TopN::new(top)).collect();
         let mut distinct = 0u64;
-        for path in &files.paths {
+        self.set.read(|_, r| {
             let mut map = HashTable::new();
-            let mut r =
-                BufReader::with_capacity(64 * 1024, File::open(path).map_err(QueryError::Spill)?);
-            let mut buf = [0u8; StatEntry::BYTES];
-            loop {
-                match r.read_exact(&mut buf) {
-                    Ok(()) => {
-                        let e = StatEntry::read(&buf);
-                        add_to(&mut map, e.hash(), e);
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
-                    Err(e) => return Err(QueryError::Spill(e)),
-                }
-            }
+            read_entries(r, StatEntry::BYTES, |b| {
+                let e = StatEntry::decode(b);
+                add_to(&mut map, e.hash(), e);
+            })?;
             distinct += map.len() as u64;
             rank_into(map.iter(), el, per_proto, orders, post, &mut tops);
-        }
-        *g = None;
+            Ok(())
+        })?;
         Ok((
             tops.into_iter().map(|t| t.into_sorted().iter().map(row).collect()).collect(),
             distinct,

@@ -576,11 +576,11 @@ fn record_stat_is_top_aggregates() {
 #[test]
 fn spilling_gives_the_same_top_n() {
     let d = data();
-    let specs = ["srcip/bytes", "ip/flows", "port:p/packets", "srcas"];
+    let specs = ["srcip/bytes", "ip/flows", "port:p/packets", "srcas", "record/bytes/pps"];
     let mut outs = Vec::new();
     for budget in [DEFAULT_MEMORY_BUDGET, 16 * 1024, 1] {
         for threads in [1, 3] {
-            let mut sink = Rec::none();
+            let mut sink = Rec::all();
             let opts = ExecOptions { memory_budget: budget, spill_dir: None };
             let rep = execute_with(
                 &plan(&d.files, "any", stats_mode(&specs, 10), threads),
@@ -853,4 +853,39 @@ fn counting_from_footers_equals_scanning() {
     p.window = Some(w);
     let rep = run(&p, &mut Rec::none());
     assert_eq!((rep.summary.records_passed, rep.summary.passed), (n, c));
+}
+
+#[test]
+fn post_filter_on_statistics_and_record_spill_with_post() {
+    let d = data();
+    let post = Filter::parse("flows > 3 and bytes > 2000").unwrap();
+    let mut outs = Vec::new();
+    for budget in [DEFAULT_MEMORY_BUDGET, 1] {
+        let mut sink = Rec::all();
+        let mode = Mode::Stats {
+            specs: vec![
+                parse_stat_spec("dstport/bytes").unwrap(),
+                parse_stat_spec("record/flows").unwrap(),
+            ],
+            record_keys: parse_agg_keys("srcip,dstport").unwrap(),
+            top: 0,
+            post: Some(post.clone()),
+        };
+        let opts = ExecOptions { memory_budget: budget, spill_dir: None };
+        execute_with(&plan(&d.files, "proto tcp", mode, 2), &mut sink, &opts).unwrap();
+        let t = &sink.tables()[0];
+        assert!(!t.rows.is_empty());
+        assert!(t.rows.iter().all(|r| r.counters.flows > 3 && r.counters.bytes > 2000));
+        let recs = sink.records();
+        assert!(!recs.is_empty());
+        assert!(recs.iter().all(|r| r.flows.unwrap() > 3 && r.bytes > 2000));
+        // Every passing record is there (top 0 = all).
+        let all = ref_aggregate(
+            &passing(&d, "proto tcp", None),
+            &parse_agg_keys("srcip,dstport").unwrap(),
+        );
+        assert_eq!(recs.len(), all.iter().filter(|r| post.matches(r, "")).count());
+        outs.push(sink.normalised());
+    }
+    assert_eq!(outs[0], outs[1]);
 }

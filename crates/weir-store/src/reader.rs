@@ -201,6 +201,32 @@ impl SlotFile {
         self.len() - self.footer_off
     }
 
+    /// Tells the OS that this process is done with block `i`'s bytes, so
+    /// their pages leave the process's resident set (they stay in the page
+    /// cache; reading the block again simply faults them back in). A scan
+    /// calls it after decoding a block, which keeps a query's memory
+    /// independent of file size. Out-of-range blocks are ignored.
+    pub fn release_block(&self, i: usize) {
+        let Some(idx) = self.blocks.get(i) else { return };
+        let (Ok(off), Ok(len)) = (usize::try_from(idx.offset), usize::try_from(idx.length)) else {
+            return;
+        };
+        if off.checked_add(len).is_none_or(|end| end > self.map.len()) {
+            return;
+        }
+        #[cfg(target_os = "linux")]
+        // SAFETY: the map is a read-only MAP_SHARED mapping of an immutable
+        // published file (see `open`). MADV_DONTNEED on such a mapping only
+        // drops this process's page-table entries: a later access faults the
+        // same file bytes back in from the page cache, so every outstanding
+        // `&[u8]` into the range still reads exactly what it read before.
+        // Nothing is zeroed (that happens only to private or anonymous
+        // mappings), and the range was checked against the map's length.
+        let _ = unsafe {
+            self.map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, off, len)
+        };
+    }
+
     /// Parses and checks the header of block `i`.
     pub fn block(&self, i: usize) -> Result<Block<'_>> {
         let idx = *self.blocks.get(i).ok_or_else(|| {

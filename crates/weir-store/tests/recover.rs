@@ -470,3 +470,23 @@ fn temp_file_names_parse() {
         assert_eq!(parse_temp_file_name(bad), None, "{bad}");
     }
 }
+
+#[test]
+fn a_released_block_reads_the_same_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let recs = records(3000);
+    let path = write_finished(&dir.path().join("weir.202403040600"), &recs, 1000);
+    let f = SlotFile::open(&path).unwrap();
+    let mut reader = ChunkReader::new();
+    let before: Vec<_> = (0..f.blocks().len())
+        .map(|i| f.block(i).unwrap().read_all(&mut reader).unwrap().records())
+        .collect();
+    for i in 0..f.blocks().len() + 2 {
+        f.release_block(i); // out-of-range indices are ignored
+    }
+    let after: Vec<_> = (0..f.blocks().len())
+        .map(|i| f.block(i).unwrap().read_all(&mut reader).unwrap().records())
+        .collect();
+    assert_eq!(before, after);
+    assert_eq!(after.concat(), recs);
+}

@@ -88,8 +88,13 @@ pub struct SendArgs {
     pub format: Option<Format>,
     /// With --send: send as fast as possible instead of at --rate (the
     /// number of flows is still --rate x --duration).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "speed")]
     pub flood: bool,
+    /// With --send: pace by the flows' own times, this many times faster
+    /// than real time (e.g. --start 2024-03-04T00:00 --duration 6h --speed
+    /// 1000 sends six hours of history in about 22 s).
+    #[arg(long, value_name = "FACTOR")]
+    pub speed: Option<f64>,
     /// With --send: v9 source id, IPFIX observation domain, sFlow
     /// sub-agent id (default 0).
     #[arg(long)]
@@ -160,8 +165,10 @@ impl GenArgs {
 /// Runs `weir gen`.
 pub fn run(args: &GenArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     let net = &args.net;
-    if net.send.is_none() && (net.format.is_some() || net.flood || net.domain.is_some()) {
-        bail!("--format, --flood and --domain only apply with --send HOST:PORT");
+    if net.send.is_none()
+        && (net.format.is_some() || net.flood || net.speed.is_some() || net.domain.is_some())
+    {
+        bail!("--format, --flood, --speed and --domain only apply with --send HOST:PORT");
     }
     if let Some(target) = &args.net.send {
         let report = send_flows(args)?;
@@ -216,6 +223,11 @@ pub fn send_flows(args: &GenArgs) -> anyhow::Result<SendReport> {
     opts.domain = args.net.domain.unwrap_or(0);
     opts.pace = if args.net.flood {
         Pace::Unlimited
+    } else if let Some(speed) = args.net.speed {
+        if !(speed.is_finite() && speed > 0.0) {
+            bail!("--speed must be a positive factor, got {speed}");
+        }
+        Pace::Received { speed }
     } else if cfg.slammer.is_some() {
         Pace::Received { speed: 1.0 }
     } else {

@@ -168,6 +168,17 @@ pub fn run(args: &InspectArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     Ok(crate::EXIT_OK)
 }
 
+/// `weir query -I`: nfdump's `-I` stat record summed over `files`, read
+/// from their footers without touching a block.
+pub fn nfdump_info(files: &[PathBuf], out: &mut dyn Write) -> anyhow::Result<u8> {
+    let mut sum = Summary::default();
+    for path in files {
+        sum.add(&SlotFile::open(path)?)?;
+    }
+    stat_record(out, &sum)?;
+    Ok(crate::EXIT_OK)
+}
+
 fn file_line(out: &mut dyn Write, f: &SlotFile) -> std::io::Result<()> {
     let t = &f.info().totals;
     writeln!(

@@ -3,4 +3,6 @@ pub mod collect;
 pub mod decode;
 pub mod demo;
 pub mod gen_cmd;
+pub mod import;
 pub mod inspect;
+pub mod query;

@@ -1,0 +1,352 @@
+//! `weir query`: nfdump's command line over weir slot files.
+//!
+//! The flags are nfdump 1.7's single-letter flags with the same meaning, so
+//! an nfdump command line works with `weir query` in its place. This module
+//! only turns them into a [`weir_query::QueryPlan`] and a
+//! [`weir_print::Printer`]; the engine and the printers do the work.
+
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use weir_filter::{Filter, FilterError};
+use weir_print::{Format, PrintOptions, Printer, TimeZoneSetting};
+use weir_query::{
+    AggKey, Bidir, ExecOptions, InputSpec, Mode, QueryError, QueryPlan, SlotFileSink, TimeWindow,
+    execute_with,
+};
+use weir_store::{Compression, DEFAULT_ZSTD_LEVEL, WriterOptions};
+
+use crate::units::parse_size;
+
+/// nfdump's exit code for a filter syntax error.
+pub const EXIT_FILTER: u8 = 254;
+
+/// Arguments of `weir query` (nfdump's flags).
+#[derive(Debug, Clone, Default, Args)]
+#[command(after_help = "FILTER is nfdump's filter language (docs/FILTER.md); no filter = any.\n\
+Examples:\n  weir query -R /flows 'proto udp and port 1434'\n  \
+weir query -R /flows -s ip/bytes -n 10\n  \
+weir query -R /flows -A srcas,dstas -s record/bytes -n 0 -o 'fmt:%sas %das %byt'")]
+pub struct QueryArgs {
+    /// Read one slot file, or every slot file under a directory
+    /// (recursively). With -M: a file name relative to each directory.
+    #[arg(short = 'r', value_name = "FILE|DIR")]
+    pub read: Option<String>,
+    /// Read a range of files: DIR, DIR/FILE (that file and all after it)
+    /// or DIR/FILE1:FILE2 (inclusive; FILE2 relative to DIR, may include
+    /// the date sub-directories).
+    #[arg(short = 'R', value_name = "DIR[/FILE1[:FILE2]]")]
+    pub range: Option<String>,
+    /// Several sources: /base/dir1:dir2:… (with -r or -R relative to each).
+    #[arg(short = 'M', value_name = "DIR1:DIR2:…")]
+    pub multi: Option<String>,
+    /// Time window: yyyy/MM/dd.hh:mm:ss[-yyyy/MM/dd.hh:mm:ss] (trailing
+    /// parts may be omitted) or ISO 8601 START/END; local time unless the
+    /// ISO form gives an offset.
+    #[arg(short = 't', value_name = "WINDOW")]
+    pub window: Option<String>,
+    /// Stop after this many matching records.
+    #[arg(short = 'c', value_name = "N")]
+    pub limit: Option<u64>,
+    /// Aggregate on the 5-tuple (proto, src/dst ip, src/dst port).
+    #[arg(short = 'a')]
+    pub aggregate: bool,
+    /// Aggregate on these keys, e.g. srcip4/24,dstport (implies -a).
+    #[arg(short = 'A', value_name = "KEYS")]
+    pub agg_keys: Option<String>,
+    /// Bidirectional aggregation (a 5-tuple and its reverse are one record).
+    #[arg(short = 'b')]
+    pub bidir: bool,
+    /// Like -b, with the client (higher port) side as source.
+    #[arg(short = 'B')]
+    pub bidir_guess: bool,
+    /// Print the summary of the files from their footers, without scanning.
+    #[arg(short = 'I')]
+    pub info: bool,
+    /// Top-N statistic: ELEMENT[:p][/ORDER[:a|d]]… or record/ORDER; up to 8.
+    #[arg(short = 's', value_name = "STAT")]
+    pub stats: Vec<String>,
+    /// Top N for -s (default 10) and limit for -O/-a output; 0 = all.
+    #[arg(short = 'n', value_name = "N")]
+    pub top: Option<usize>,
+    /// Order printed records: tstart, tend, flows, packets, bytes, pps,
+    /// bps, bpp, duration, with :a or :d.
+    #[arg(short = 'O', value_name = "ORDER")]
+    pub order: Option<String>,
+    /// Same as -O tstart (deprecated in nfdump).
+    #[arg(short = 'm')]
+    pub order_tstart: bool,
+    /// Filter applied to aggregated records or statistics before printing.
+    #[arg(short = 'P', value_name = "FILTER")]
+    pub post: Option<String>,
+    /// Output format: line, long, extended, biline, bilong, raw, csv,
+    /// json, ndjson, null, fmt:…, csv:… (line6, long6, extended6: full
+    /// IPv6 addresses).
+    #[arg(short = 'o', value_name = "FORMAT")]
+    pub format: Option<String>,
+    /// Full IPv6 addresses in every format.
+    #[arg(short = '6')]
+    pub ipv6_full: bool,
+    /// Quiet: no header, no summary.
+    #[arg(short = 'q')]
+    pub quiet: bool,
+    /// Plain numbers (no M/G/T scaling).
+    #[arg(short = 'N')]
+    pub plain: bool,
+    /// Write the result (filtered, aggregated or sorted records) to this
+    /// slot file instead of printing it.
+    #[arg(short = 'w', value_name = "FILE")]
+    pub write: Option<PathBuf>,
+    /// zstd level for -w (nfdump's -z=zstd:N also accepted; other
+    /// algorithms map to weir's zstd default).
+    #[arg(short = 'z', value_name = "LEVEL", num_args = 0..=1, require_equals = true, default_missing_value = "1")]
+    pub compress: Option<String>,
+    /// Read the filter from this file (a filter on the command line wins).
+    #[arg(short = 'f', value_name = "FILE")]
+    pub filter_file: Option<PathBuf>,
+    /// Only check the filter's syntax: exit 0 if it parses, 254 if not.
+    #[arg(short = 'Z')]
+    pub check_only: bool,
+    /// Worker threads (default: one per core).
+    #[arg(short = 'W', value_name = "N")]
+    pub threads: Option<usize>,
+    /// Memory budget for statistics and aggregation before they spill to
+    /// temporary files, e.g. 512M, 4G.
+    #[arg(long, value_name = "SIZE")]
+    pub memory: Option<String>,
+    /// Print and read times in UTC instead of the local time zone (TZ).
+    #[arg(long)]
+    pub utc: bool,
+    /// Never draw a progress bar (it is drawn on a terminal for long scans).
+    #[arg(long)]
+    pub no_progress: bool,
+    /// The filter (nfdump syntax); words are joined with spaces.
+    #[arg(value_name = "FILTER", trailing_var_arg = true, allow_hyphen_values = true)]
+    pub filter: Vec<String>,
+}
+
+/// The filter text: the command line's, else the -f file's, else `any`.
+fn filter_text(args: &QueryArgs) -> anyhow::Result<(String, PathBuf)> {
+    if !args.filter.is_empty() {
+        return Ok((args.filter.join(" "), PathBuf::from(".")));
+    }
+    if let Some(f) = &args.filter_file {
+        let text = std::fs::read_to_string(f)
+            .with_context(|| format!("-f {}: cannot read the filter file", f.display()))?;
+        let base = f.parent().map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+        return Ok((text, base));
+    }
+    Ok(("any".to_string(), PathBuf::from(".")))
+}
+
+fn report_filter_error(what: &str, e: &FilterError) {
+    #[allow(clippy::print_stderr)]
+    {
+        eprintln!("weir: {what}: {}", e.pretty);
+    }
+}
+
+/// Runs `weir query`.
+pub fn run(args: &QueryArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
+    let (text, base) = filter_text(args)?;
+    let filter = match Filter::parse_with_includes(&text, &base) {
+        Ok(f) => f,
+        Err(e) => {
+            report_filter_error("filter", &e);
+            return Ok(EXIT_FILTER);
+        }
+    };
+    let post = match args.post.as_deref().map(Filter::parse).transpose() {
+        Ok(p) => p,
+        Err(e) => {
+            report_filter_error("-P filter", &e);
+            return Ok(EXIT_FILTER);
+        }
+    };
+    if args.check_only {
+        return Ok(crate::EXIT_OK);
+    }
+    let input = input_spec(args)?;
+    let window = args
+        .window
+        .as_deref()
+        .map(|w| TimeWindow::parse(&window_text(w, args.utc)).with_context(|| format!("-t {w}")))
+        .transpose()?;
+    let files = weir_query::select_files(&input, window.as_ref())?;
+    if args.info {
+        return crate::cmd::inspect::nfdump_info(&files, out);
+    }
+    let mode = mode(args, post)?;
+    let plan = QueryPlan { files, window, filter, mode, threads: args.threads };
+    execute(args, &plan, out)
+}
+
+fn input_spec(args: &QueryArgs) -> anyhow::Result<InputSpec> {
+    if args.read.is_some() && args.range.is_some() {
+        bail!("-r and -R exclude each other");
+    }
+    if args.read.is_none() && args.range.is_none() && args.multi.is_none() {
+        bail!("no input: give -r FILE|DIR, -R DIR[/FILE1[:FILE2]] or -M DIR1:DIR2");
+    }
+    Ok(InputSpec { read: args.read.clone(), range: args.range.clone(), multi: args.multi.clone() })
+}
+
+/// `-t` in UTC for `--utc`: nfdump's `yyyy/MM/dd.hh:mm:ss[-…]` form is
+/// rewritten as ISO 8601 with `Z`; ISO input is passed through.
+fn window_text(text: &str, utc: bool) -> String {
+    let t = text.trim();
+    let iso = t.contains('T') || t.as_bytes().get(4) == Some(&b'-');
+    if !utc || iso {
+        return t.to_string();
+    }
+    let one = |p: &str| -> String {
+        let (date, time) = p.split_once('.').unwrap_or((p, ""));
+        let mut hms: Vec<&str> = time.split(':').filter(|x| !x.is_empty()).collect();
+        hms.resize(3, "00");
+        format!("{}T{}:{}:{}Z", date.replace('/', "-"), hms[0], hms[1], hms[2])
+    };
+    match t.split_once('-') {
+        Some((a, b)) => format!("{}/{}", one(a.trim()), one(b.trim())),
+        None => one(t),
+    }
+}
+
+fn mode(args: &QueryArgs, post: Option<Filter>) -> anyhow::Result<Mode> {
+    if args.stats.len() > 8 {
+        bail!("at most 8 -s statistics per query, got {}", args.stats.len());
+    }
+    let keys: Vec<AggKey> = match &args.agg_keys {
+        Some(k) => weir_query::parse_agg_keys(k).with_context(|| format!("-A {k}"))?,
+        None => Vec::new(),
+    };
+    let order = match (&args.order, args.order_tstart) {
+        (Some(o), _) => Some(weir_query::parse_order(o).with_context(|| format!("-O {o}"))?),
+        (None, true) => Some(weir_query::parse_order("tstart").expect("tstart is an order")),
+        (None, false) => None,
+    };
+    if !args.stats.is_empty() {
+        let specs = args
+            .stats
+            .iter()
+            .map(|s| weir_query::parse_stat_spec(s).with_context(|| format!("-s {s}")))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        if order.is_some() && specs.iter().any(|s| s.element.is_none()) {
+            bail!(
+                "-O cannot be combined with -s record (order the statistic with -s record/ORDER)"
+            );
+        }
+        return Ok(Mode::Stats { specs, record_keys: keys, top: args.top.unwrap_or(10), post });
+    }
+    let bidir = match (args.bidir, args.bidir_guess) {
+        (_, true) => Some(Bidir::GuessClient),
+        (true, false) => Some(Bidir::Plain),
+        _ => None,
+    };
+    if args.aggregate || args.agg_keys.is_some() || bidir.is_some() {
+        return Ok(Mode::Aggregate { keys, bidir, order, top: args.top.filter(|&n| n > 0), post });
+    }
+    if post.is_some() {
+        bail!("-P filters aggregated records or statistics: use it with -a, -A, -b, -B or -s");
+    }
+    Ok(Mode::List { limit: args.limit, order, top: args.top.filter(|&n| n > 0) })
+}
+
+fn exec_options(args: &QueryArgs) -> anyhow::Result<ExecOptions> {
+    let mut opts = ExecOptions::default();
+    if let Some(m) = &args.memory {
+        let bytes = parse_size(m).with_context(|| format!("--memory {m}"))?;
+        opts.memory_budget = usize::try_from(bytes).unwrap_or(usize::MAX);
+    }
+    Ok(opts)
+}
+
+fn execute(args: &QueryArgs, plan: &QueryPlan, out: &mut dyn Write) -> anyhow::Result<u8> {
+    let opts = exec_options(args)?;
+    let result = if let Some(path) = &args.write {
+        let mut wopts = WriterOptions::default();
+        if let Some(level) = &args.compress {
+            wopts.compression = compression(level)?;
+        }
+        let mut sink = SlotFileSink::new(path).with_options(wopts);
+        execute_with(plan, &mut sink, &opts)
+    } else {
+        let format = output_format(args.format.as_deref(), &plan.mode)?;
+        let popts = PrintOptions {
+            format,
+            plain_numbers: args.plain,
+            quiet: args.quiet,
+            full_ipv6: args.ipv6_full,
+            top_n: args.top.unwrap_or(10),
+            timezone: if args.utc { TimeZoneSetting::utc() } else { TimeZoneSetting::Local },
+        };
+        let mut printer = Printer::new(BufWriter::with_capacity(1 << 16, &mut *out), popts);
+        let r = execute_with(plan, &mut printer, &opts);
+        let flushed = printer.into_inner().flush();
+        match (r, flushed) {
+            (Ok(rep), Err(e)) => Err(QueryError::Sink(e)).map(|()| rep),
+            (r, _) => r,
+        }
+    };
+    let report = match result {
+        Ok(r) => r,
+        Err(QueryError::Sink(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            return Ok(crate::EXIT_OK);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if report.errors.is_empty() {
+        return Ok(crate::EXIT_OK);
+    }
+    #[allow(clippy::print_stderr)]
+    for e in &report.errors {
+        eprintln!("weir: {e}");
+    }
+    #[allow(clippy::print_stderr)]
+    {
+        eprintln!(
+            "weir: {} file(s) or block(s) could not be read; the answer covers the rest",
+            report.errors.len()
+        );
+    }
+    Ok(crate::EXIT_FOUND_PROBLEMS)
+}
+
+/// The format: `-o` as given (`-o csv` with `-A` keys becomes nfdump's
+/// csv of those keys); without `-o`, `biline` for bidirectional
+/// aggregation, nfdump's automatic `fmt:%ts %td <keys> %pkt …` for `-A`
+/// keys, else `line`.
+fn output_format(given: Option<&str>, mode: &Mode) -> anyhow::Result<Format> {
+    let keys: &[AggKey] = match mode {
+        Mode::Aggregate { bidir: Some(_), .. } if given.is_none() => {
+            return Ok(Format::parse("biline")?);
+        }
+        Mode::Aggregate { keys, .. } | Mode::Stats { record_keys: keys, .. } => keys,
+        Mode::List { .. } => &[],
+    };
+    match given {
+        Some("csv") if !keys.is_empty() => Ok(Format::aggregation(keys, true)),
+        Some(f) => Format::parse(f).with_context(|| format!("-o {f}")),
+        None if !keys.is_empty() => Ok(Format::aggregation(keys, false)),
+        None => Ok(Format::default()),
+    }
+}
+
+/// `-z` / `-z=zstd:N` / `-z=N`: zstd level for `-w`; nfdump's other
+/// algorithms (lzo, lz4, bz2) map to weir's default level.
+fn compression(text: &str) -> anyhow::Result<Compression> {
+    let t = text.trim().to_ascii_lowercase();
+    let level = match t.split_once(':') {
+        Some(("zstd", l)) => l.parse::<i32>().context("-z=zstd:LEVEL")?,
+        Some(_) | None if ["lzo", "lz4", "bz2", "zstd"].iter().any(|a| t.starts_with(a)) => {
+            DEFAULT_ZSTD_LEVEL
+        }
+        _ => t.parse::<i32>().with_context(|| format!("-z={text}: expected a zstd level"))?,
+    };
+    Ok(match level {
+        0 => Compression::None,
+        1..=22 => Compression::Zstd(level),
+        _ => bail!("-z: zstd levels are 1..=22 (0 = none), got {level}"),
+    })
+}
