@@ -149,7 +149,7 @@ pub struct ImportOptions {
     /// of the file names: the most common gap, or a file's own spacing where
     /// its neighbours show the collector ran with another `-t` then; for a
     /// lone file, from the alignment of its name (300 s if aligned, else
-    /// 60 s, else 1 s).
+    /// 60 s, ...; names with seconds: 30, 20, 15, 10, 5, 2, else 1 s).
     pub slot_secs: Option<u32>,
     /// How the times in file names are read.
     pub name_time: NameTime,
@@ -387,8 +387,14 @@ fn local_slot_len(starts: &[i64], t: i64, mode: u32) -> Option<u32> {
     u32::try_from(small).ok()
 }
 
-fn aligned_len(start_s: i64) -> u32 {
-    [DEFAULT_SLOT_SECS, 60].into_iter().find(|&l| start_s % i64::from(l) == 0).unwrap_or(1)
+fn aligned_len(start_s: i64, has_seconds: bool) -> u32 {
+    // Names with seconds come from nfcapd -t below 60.
+    let long: &[u32] = if has_seconds { &[] } else { &[DEFAULT_SLOT_SECS, 60] };
+    long.iter()
+        .chain(&[30, 20, 15, 10, 5, 2])
+        .copied()
+        .find(|&l| start_s % i64::from(l) == 0)
+        .unwrap_or(1)
 }
 
 /// Imports nfcapd files as weir slot files. Per-file problems (damage,
@@ -445,7 +451,9 @@ pub fn import(mut opts: ImportOptions) -> Result<ImportReport, ImportError> {
                     .slot_secs
                     .or_else(|| start_s.and_then(|t| local_slot_len(&starts, t, mode?)))
                     .or(mode)
-                    .unwrap_or_else(|| start_s.map_or(DEFAULT_SLOT_SECS, aligned_len))
+                    .unwrap_or_else(|| {
+                        start_s.map_or(DEFAULT_SLOT_SECS, |t| aligned_len(t, n.has_seconds))
+                    })
                     .max(1);
                 jobs.push(Job {
                     path,
@@ -792,8 +800,11 @@ mod tests {
         let len = |t| local_slot_len(&s, t, m).unwrap_or(m);
         assert_eq!([600, 900].map(len), [300; 2]);
         assert_eq!([0, 60, 1260, 1320].map(len), [60; 4]);
-        assert_eq!(aligned_len(600), 300);
-        assert_eq!(aligned_len(660), 60);
-        assert_eq!(aligned_len(661), 1);
+        assert_eq!(aligned_len(600, false), 300);
+        assert_eq!(aligned_len(660, false), 60);
+        assert_eq!(aligned_len(670, false), 10);
+        assert_eq!(aligned_len(661, false), 1);
+        assert_eq!(aligned_len(600, true), 30);
+        assert_eq!(aligned_len(605, true), 5);
     }
 }
