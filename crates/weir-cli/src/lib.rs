@@ -61,6 +61,12 @@ pub enum Command {
     /// Decode a capture of NetFlow/IPFIX/sFlow datagrams: every record,
     /// template, sample and error (nfcapd -v 3, sflowtool).
     Decode(cmd::decode::DecodeArgs),
+    /// NfSen profiles: add, modify, delete, list, show, build (retroactive),
+    /// update (after each rotation).
+    Profile(cmd::profile::ProfileArgs),
+    /// Delete the oldest slot files by age and size, down to a low
+    /// watermark (nfexpire); for live data or a materialized profile.
+    Expire(cmd::expire::ExpireArgs),
 }
 
 /// Runs `weir` with `args` (including the program name), writing to `out`.
@@ -93,6 +99,8 @@ where
         Command::Inspect(a) => cmd::inspect::run(&a, out),
         Command::Demo(a) => cmd::demo::run(&a, out),
         Command::Decode(a) => cmd::decode::run(&a, out),
+        Command::Profile(a) => cmd::profile::run(&a, out),
+        Command::Expire(a) => cmd::expire::run(&a, out),
     }
 }
 

@@ -2,7 +2,9 @@
 pub mod collect;
 pub mod decode;
 pub mod demo;
+pub mod expire;
 pub mod gen_cmd;
 pub mod import;
 pub mod inspect;
+pub mod profile;
 pub mod query;

@@ -122,6 +122,15 @@ pub struct QueryArgs {
     /// Never draw a progress bar (it is drawn on a terminal for long scans).
     #[arg(long)]
     pub no_progress: bool,
+    /// Query a profile's data (docs/PROFILES.md): NAME in $WEIR_PROFILES
+    /// (default ./profiles) or DIR/NAME.toml; shadow profiles read the live
+    /// data under -R/-r (default $WEIR_DATA, else ./flows) through their
+    /// channel filters.
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// With --profile: only this channel (default: all channels).
+    #[arg(long, value_name = "CHANNEL", requires = "profile")]
+    pub channel: Option<String>,
     /// The filter (nfdump syntax); words are joined with spaces.
     #[arg(value_name = "FILTER", trailing_var_arg = true, allow_hyphen_values = true)]
     pub filter: Vec<String>,
@@ -168,13 +177,19 @@ pub fn run(args: &QueryArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     if args.check_only {
         return Ok(crate::EXIT_OK);
     }
-    let input = input_spec(args)?;
     let window = args
         .window
         .as_deref()
         .map(|w| TimeWindow::parse(&window_text(w, args.utc)).with_context(|| format!("-t {w}")))
         .transpose()?;
-    let files = weir_query::select_files(&input, window.as_ref())?;
+    let (files, filter) = match &args.profile {
+        // --profile: the profile's files; its channel filter and-ed with FILTER.
+        Some(p) => {
+            let data = args.range.as_deref().or(args.read.as_deref());
+            crate::cmd::profile::query_files(p, args.channel.as_deref(), data, filter)?
+        }
+        None => (weir_query::select_files(&input_spec(args)?, window.as_ref())?, filter),
+    };
     if args.info {
         return crate::cmd::inspect::nfdump_info(&files, out);
     }

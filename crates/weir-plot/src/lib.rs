@@ -1,0 +1,3 @@
+//! Graphs of profile trend series.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]

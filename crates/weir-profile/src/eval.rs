@@ -1,0 +1,163 @@
+//! Evaluating all channels of a profile over one block in one pass: the
+//! union of the channels' columns is decoded once, each channel's
+//! compiled filter fills a bitmap, and the matching rows are counted per
+//! protocol class (and, for materialized profiles, collected).
+
+use weir_filter::{CompiledFilter, Filter};
+use weir_record::{Bitmap, Counts, Field, FlowBatch, FlowRecord, ProtoClass, SlotTotals};
+use weir_store::{Block, ChunkReader, StoreError};
+
+/// Columns every channel needs for its counters.
+const COUNT_FIELDS: [Field; 4] = [Field::Proto, Field::Packets, Field::Bytes, Field::Flows];
+
+/// One channel's filter, compiled.
+#[derive(Debug, Clone)]
+struct ChannelEval {
+    filter: Filter,
+    compiled: CompiledFilter,
+    any: bool,
+}
+
+/// The compiled channels of a profile.
+#[derive(Debug, Clone)]
+pub struct ChannelSet {
+    channels: Vec<ChannelEval>,
+}
+
+/// What one block contributes to each channel.
+#[derive(Debug, Default)]
+pub struct BlockOut {
+    /// Per channel: flows, packets and bytes in total and per class.
+    pub totals: Vec<SlotTotals>,
+    /// Per channel: the matching rows (only when rows were asked for).
+    pub rows: Vec<Vec<FlowRecord>>,
+    /// Rows in the block.
+    pub scanned: u64,
+}
+
+impl ChannelSet {
+    /// Compiles the channels' effective filters (in profile order).
+    pub fn new(filters: Vec<Filter>) -> ChannelSet {
+        let channels = filters
+            .into_iter()
+            .map(|filter| {
+                let compiled = filter.compile();
+                ChannelEval { any: filter.is_any(), filter, compiled }
+            })
+            .collect();
+        ChannelSet { channels }
+    }
+
+    /// Number of channels.
+    pub fn len(&self) -> usize {
+        self.channels.len()
+    }
+
+    /// Whether there is no channel.
+    pub fn is_empty(&self) -> bool {
+        self.channels.is_empty()
+    }
+
+    /// Evaluates every channel over `block` of a file with ident `ident`.
+    /// With `want_rows`, the matching rows of each channel are returned
+    /// too (all columns).
+    pub fn eval_block(
+        &self,
+        block: &Block<'_>,
+        ident: &str,
+        reader: &mut ChunkReader,
+        want_rows: bool,
+    ) -> Result<BlockOut, StoreError> {
+        let n = self.channels.len();
+        let mut out = BlockOut {
+            totals: vec![SlotTotals::default(); n],
+            rows: vec![Vec::new(); if want_rows { n } else { 0 }],
+            scanned: block.rows() as u64,
+        };
+        let stats = block.stats();
+        let active: Vec<usize> =
+            (0..n).filter(|&i| self.channels[i].filter.prune(&stats)).collect();
+        if active.is_empty() {
+            return Ok(out);
+        }
+        let mut fields: Vec<Field> = COUNT_FIELDS.to_vec();
+        for &i in &active {
+            fields.extend_from_slice(self.channels[i].compiled.fields());
+        }
+        fields.sort_unstable();
+        fields.dedup();
+        let batch = block.read(&fields, reader)?;
+        let mut full: Option<FlowBatch> = None;
+        let mut sel = Bitmap::zeros(batch.rows());
+        for i in active {
+            let ch = &self.channels[i];
+            if ch.any {
+                sel = Bitmap::ones(batch.rows());
+            } else {
+                ch.compiled.eval(&batch, ident, &mut sel);
+            }
+            if count(&batch, &sel, &mut out.totals[i]) && want_rows {
+                if full.is_none() {
+                    full = Some(block.read_all(reader)?);
+                }
+                if let Some(f) = &full {
+                    out.rows[i] = sel.iter_ones().map(|r| f.record(r)).collect();
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Adds the selected rows to `t` (flows column absent = 1 flow per row, as
+/// `weir query` counts); `true` if any row was selected.
+fn count(batch: &FlowBatch, sel: &Bitmap, t: &mut SlotTotals) -> bool {
+    let u64s = |f: Field| batch.column(f).and_then(|c| c.values.as_u64());
+    let (Some(proto), Some(packets), Some(bytes)) =
+        (u64s(Field::Proto), u64s(Field::Packets), u64s(Field::Bytes))
+    else {
+        return false;
+    };
+    let flows = batch.column(Field::Flows);
+    let mut acc = [[0u64; 3]; 4];
+    let mut any = false;
+    for (wi, &w) in sel.words().iter().enumerate() {
+        let mut w = w;
+        while w != 0 {
+            let i = wi * 64 + w.trailing_zeros() as usize;
+            w &= w - 1;
+            if i >= proto.len() {
+                break;
+            }
+            any = true;
+            let c = ProtoClass::of(proto[i] as u8) as usize;
+            let nf = flows.map_or(1, |f| f.get(i).map_or(1, |v| v as u64));
+            acc[c][0] += nf;
+            acc[c][1] += packets[i];
+            acc[c][2] += bytes[i];
+        }
+    }
+    if any {
+        for (c, a) in acc.iter().enumerate() {
+            let add = Counts { flows: a[0], packets: a[1], bytes: a[2] };
+            merge_counts(&mut t.by_class[c], &add);
+            merge_counts(&mut t.all, &add);
+        }
+    }
+    any
+}
+
+/// Adds `b` into `a` (saturating).
+pub fn merge_counts(a: &mut Counts, b: &Counts) {
+    a.flows = a.flows.saturating_add(b.flows);
+    a.packets = a.packets.saturating_add(b.packets);
+    a.bytes = a.bytes.saturating_add(b.bytes);
+}
+
+/// Adds the counters of `b` into `a` (class by class).
+pub fn merge_totals(a: &mut SlotTotals, b: &SlotTotals) {
+    merge_counts(&mut a.all, &b.all);
+    for (x, y) in a.by_class.iter_mut().zip(&b.by_class) {
+        merge_counts(x, y);
+    }
+}
