@@ -136,11 +136,11 @@ impl SlotWriter {
                     // Tuned on byte planes (docs/PERFORMANCE.md), all three
                     // smaller and cheaper on collected and generated flows:
                     // matches shorter than 7 bytes rarely pay (random low
-                    // bytes match by chance); a 256-entry match table is
-                    // enough; a 32 KiB window caps zstd blocks at 32 KiB,
+                    // bytes match by chance); the smallest match table (64
+                    // entries) is enough; a 32 KiB window caps zstd blocks at 32 KiB,
                     // so each plane of a chunk gets its own entropy tables.
                     use zstd::zstd_safe::CParameter::{HashLog, MinMatch, WindowLog};
-                    for p in [MinMatch(7), HashLog(8), WindowLog(15)] {
+                    for p in [MinMatch(7), HashLog(6), WindowLog(15)] {
                         c.set_parameter(p)
                             .map_err(|e| StoreError::io(&tmp_path, "zstd init", e))?;
                     }

@@ -1,0 +1,413 @@
+//! `weir replay`: nfreplay's role. Reads slot files selected as `weir query`
+//! selects them (`-r`/`-R`/`-M`, `-t`), keeps the flows an nfdump filter
+//! matches, and sends them to a collector as NetFlow v9 (default), IPFIX
+//! or v5 datagrams, paced at a rate, at a multiple of the flows' own
+//! times, or as fast as possible.
+//!
+//! Records are read file by file, block by block, in file order; blocks
+//! whose zone maps exclude the filter or the window are skipped. The
+//! sending (encoding, pacing, the socket) is
+//! [`weir_collect::send::send`], the engine of `weir gen --send`.
+
+use std::io::Write;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Context, bail};
+use clap::Args;
+use weir_collect::send::{Format as SendFormat, Pace, SendOptions, send};
+use weir_filter::{CompiledFilter, Filter};
+use weir_print::{Format, PrintOptions, Printer, TimeZoneSetting};
+use weir_query::{InputSpec, Sink, Summary, TimeWindow};
+use weir_record::{Bitmap, Field, FlowRecord, is_ipv4_mapped};
+use weir_store::{ChunkReader, SlotFile};
+
+use crate::units::parse_rate;
+
+/// nfdump's (and `weir query`'s) exit code for a filter error.
+pub const EXIT_FILTER: u8 = 254;
+
+/// Arguments of `weir replay` (nfreplay's flags where they exist).
+#[derive(Debug, Clone, Default, Args)]
+#[command(after_help = "FILTER is nfdump's filter language (docs/FILTER.md); no filter = any.\n\
+Examples:\n  weir replay -R /flows -H 127.0.0.1 -p 9995 'proto udp'\n  \
+weir replay -r /flows/2024/03/04 --send collector:2055 --format ipfix --rate 20k/s\n  \
+weir replay -R /flows -t 2024/03/04.09:00-2024/03/04.10:00 --speed 60")]
+pub struct ReplayArgs {
+    /// Read one slot file, or every slot file under a directory
+    /// (recursively). With -M: a file name relative to each directory.
+    #[arg(short = 'r', value_name = "FILE|DIR")]
+    pub read: Option<String>,
+    /// Read a range of files: DIR, DIR/FILE (that file and all after it)
+    /// or DIR/FILE1:FILE2 (inclusive).
+    #[arg(short = 'R', value_name = "DIR[/FILE1[:FILE2]]")]
+    pub range: Option<String>,
+    /// Several sources: /base/dir1:dir2:… (with -r or -R relative to each).
+    #[arg(short = 'M', value_name = "DIR1:DIR2:…")]
+    pub multi: Option<String>,
+    /// Time window, as `weir query -t`: flows with first >= start and
+    /// last <= end.
+    #[arg(short = 't', value_name = "WINDOW")]
+    pub window: Option<String>,
+    /// Read the filter from this file (a filter on the command line wins).
+    #[arg(short = 'f', value_name = "FILE")]
+    pub filter_file: Option<PathBuf>,
+    /// Collector host (nfreplay -H; default 127.0.0.1).
+    #[arg(short = 'H', value_name = "HOST", conflicts_with = "send")]
+    pub host: Option<String>,
+    /// Collector port (nfreplay -p; default 9995).
+    #[arg(short = 'p', value_name = "PORT", conflicts_with = "send")]
+    pub port: Option<u16>,
+    /// Collector as HOST:PORT (instead of -H / -p).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub send: Option<String>,
+    /// Export protocol: v9 (default), ipfix, v5 (IPv4 only; IPv6 flows
+    /// are skipped and counted).
+    #[arg(long, value_name = "FORMAT", default_value = "v9")]
+    pub format: SendFormat,
+    /// Send at this many flows per second, e.g. 5000, 20k/s.
+    #[arg(long, value_name = "RATE", conflicts_with = "speed")]
+    pub rate: Option<String>,
+    /// Follow the flows' own receive times, this many times faster than
+    /// real time (1 = real time).
+    #[arg(long, value_name = "FACTOR")]
+    pub speed: Option<f64>,
+    /// Stop after this many flows (nfreplay -c).
+    #[arg(short = 'c', value_name = "N")]
+    pub limit: Option<u64>,
+    /// v9 source id / IPFIX observation domain / v5 engine type and id
+    /// (high and low byte). Default 0.
+    #[arg(long)]
+    pub domain: Option<u32>,
+    /// Print every flow sent (nfdump's line format) and per-file counts.
+    #[arg(short = 'v', visible_short_alias = 'E')]
+    pub verbose: bool,
+    /// Print times in UTC (with -v) and read -t in UTC.
+    #[arg(long)]
+    pub utc: bool,
+    /// The filter (nfdump syntax); words are joined with spaces.
+    #[arg(value_name = "FILTER", trailing_var_arg = true, allow_hyphen_values = true)]
+    pub filter: Vec<String>,
+}
+
+/// Runs `weir replay`.
+pub fn run(args: &ReplayArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
+    let filter = match filter(args)? {
+        Ok(f) => f,
+        Err(code) => return Ok(code),
+    };
+    if args.read.is_some() && args.range.is_some() {
+        bail!("-r and -R exclude each other");
+    }
+    if args.read.is_none() && args.range.is_none() && args.multi.is_none() {
+        bail!("no input: give -r FILE|DIR, -R DIR[/FILE1[:FILE2]] or -M DIR1:DIR2");
+    }
+    if args.format == SendFormat::Sflow {
+        bail!("--format: replay sends v9, ipfix or v5 (sFlow samples packets, not flows)");
+    }
+    let input =
+        InputSpec { read: args.read.clone(), range: args.range.clone(), multi: args.multi.clone() };
+    let window = args
+        .window
+        .as_deref()
+        .map(|w| TimeWindow::parse(&window_text(w, args.utc)).with_context(|| format!("-t {w}")))
+        .transpose()?;
+    let files = weir_query::select_files(&input, window.as_ref())?;
+    let target = target(args)?;
+    let mut opts = SendOptions::new(target, args.format);
+    opts.domain = args.domain.unwrap_or(0);
+    opts.pace = match (&args.rate, args.speed) {
+        (Some(r), _) => Pace::rate(parse_rate(r).with_context(|| format!("--rate {r}"))?),
+        (None, Some(s)) if s.is_finite() && s > 0.0 => Pace::Received { speed: s },
+        (None, Some(s)) => bail!("--speed must be a positive factor, got {s}"),
+        (None, None) => Pace::Unlimited,
+    };
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop)).context("installing signal handler")?;
+    }
+    let verbose = args.verbose.then(|| PrintOptions {
+        format: Format::default(),
+        quiet: true,
+        timezone: if args.utc { TimeZoneSetting::utc() } else { TimeZoneSetting::Local },
+        ..PrintOptions::default()
+    });
+    let mut flows = Flows {
+        files,
+        next_file: 0,
+        current: None,
+        filter: filter.compile(),
+        any: filter.is_any(),
+        prune: filter,
+        window,
+        reader: ChunkReader::new(),
+        queue: Vec::new(),
+        limit: args.limit,
+        passed: 0,
+        skipped_v6: 0,
+        v5: args.format == SendFormat::V5,
+        errors: Vec::new(),
+        verbose,
+        out: &mut *out,
+        stop: Arc::clone(&stop),
+    };
+    let report = send(&mut flows, &opts, &stop).with_context(|| format!("sending to {target}"));
+    let Flows { errors, skipped_v6, .. } = flows;
+    let report = report?;
+    let secs = report.elapsed.as_secs_f64();
+    write!(
+        out,
+        "sent {} flows in {} datagrams ({} bytes) to {target} as {} in {secs:.2} s ({:.0} flows/s)",
+        report.flows, report.datagrams, report.bytes, args.format, report.achieved_rate
+    )?;
+    let skipped = report.skipped + skipped_v6;
+    if skipped > 0 {
+        write!(out, "; skipped {skipped} IPv6 flows (v5 carries IPv4 only)")?;
+    }
+    if report.send_errors > 0 {
+        write!(out, "; {} datagrams refused (nothing listening?)", report.send_errors)?;
+    }
+    if stop.load(Ordering::Relaxed) {
+        write!(out, "; interrupted")?;
+    }
+    writeln!(out)?;
+    if errors.is_empty() {
+        return Ok(crate::EXIT_OK);
+    }
+    #[allow(clippy::print_stderr)]
+    {
+        for e in &errors {
+            eprintln!("weir: {e}");
+        }
+        eprintln!(
+            "weir: {} file(s) or block(s) could not be read; the rest was sent",
+            errors.len()
+        );
+    }
+    Ok(crate::EXIT_FOUND_PROBLEMS)
+}
+
+/// The filter (command line, else `-f` file, else `any`), or the exit
+/// code of a filter error (reported on stderr).
+fn filter(args: &ReplayArgs) -> anyhow::Result<Result<Filter, u8>> {
+    let (text, base) = if !args.filter.is_empty() {
+        (args.filter.join(" "), PathBuf::from("."))
+    } else if let Some(f) = &args.filter_file {
+        let text = std::fs::read_to_string(f)
+            .with_context(|| format!("-f {}: cannot read the filter file", f.display()))?;
+        (text, f.parent().map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".")))
+    } else {
+        ("any".to_string(), PathBuf::from("."))
+    };
+    match Filter::parse_with_includes(&text, &base) {
+        Ok(f) => Ok(Ok(f)),
+        Err(e) => {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("weir: filter: {}", e.pretty);
+            }
+            Ok(Err(EXIT_FILTER))
+        }
+    }
+}
+
+/// `--send HOST:PORT`, else `-H HOST` (127.0.0.1) and `-p PORT` (9995).
+fn target(args: &ReplayArgs) -> anyhow::Result<SocketAddr> {
+    let text = match &args.send {
+        Some(s) => s.clone(),
+        None => {
+            let host = args.host.as_deref().unwrap_or("127.0.0.1");
+            let port = args.port.unwrap_or(9995);
+            if host.contains(':') && !host.starts_with('[') {
+                format!("[{host}]:{port}")
+            } else {
+                format!("{host}:{port}")
+            }
+        }
+    };
+    text.to_socket_addrs()
+        .with_context(|| format!("collector {text}: expected HOST:PORT"))?
+        .next()
+        .with_context(|| format!("collector {text}: no address"))
+}
+
+/// `-t` in UTC for `--utc` (as `weir query --utc`).
+fn window_text(text: &str, utc: bool) -> String {
+    let t = text.trim();
+    let iso = t.contains('T') || t.as_bytes().get(4) == Some(&b'-');
+    if !utc || iso {
+        return t.to_string();
+    }
+    let one = |p: &str| -> String {
+        let (date, time) = p.split_once('.').unwrap_or((p, ""));
+        let mut hms: Vec<&str> = time.split(':').filter(|x| !x.is_empty()).collect();
+        hms.resize(3, "00");
+        format!("{}T{}:{}:{}Z", date.replace('/', "-"), hms[0], hms[1], hms[2])
+    };
+    match t.split_once('-') {
+        Some((a, b)) => format!("{}/{}", one(a.trim()), one(b.trim())),
+        None => one(t),
+    }
+}
+
+/// The file being read: the open file and the next block.
+struct Open {
+    file: SlotFile,
+    ident: String,
+    next_block: usize,
+    passed: u64,
+}
+
+/// The matching flows of the selected files, in file order.
+struct Flows<'a> {
+    files: Vec<PathBuf>,
+    next_file: usize,
+    current: Option<Open>,
+    filter: CompiledFilter,
+    any: bool,
+    prune: Filter,
+    window: Option<TimeWindow>,
+    reader: ChunkReader,
+    /// Matching records of the current block, reversed (pop from the end).
+    queue: Vec<FlowRecord>,
+    limit: Option<u64>,
+    passed: u64,
+    skipped_v6: u64,
+    v5: bool,
+    /// Damaged files and blocks: named, skipped, reported at the end.
+    errors: Vec<String>,
+    /// With -v: how to print each flow sent.
+    verbose: Option<PrintOptions>,
+    out: &'a mut dyn Write,
+    stop: Arc<AtomicBool>,
+}
+
+impl Flows<'_> {
+    /// Fills the queue from the next block with matches; false at the end.
+    fn refill(&mut self) -> bool {
+        loop {
+            if self.stop.load(Ordering::Relaxed) {
+                return false;
+            }
+            let Some(open) = self.current.as_mut() else {
+                let Some(path) = self.files.get(self.next_file) else {
+                    return false;
+                };
+                self.next_file += 1;
+                match SlotFile::open(path) {
+                    Ok(file) => {
+                        let ident = file.info().ident.clone();
+                        self.current = Some(Open { file, ident, next_block: 0, passed: 0 });
+                    }
+                    Err(e) => self.errors.push(e.to_string()),
+                }
+                continue;
+            };
+            if open.next_block >= open.file.blocks().len() {
+                let done = self.current.take().expect("open file");
+                self.note(format!("{}: {} flows passed", done.file.path().display(), done.passed));
+                continue;
+            }
+            let i = open.next_block;
+            open.next_block += 1;
+            let block = match open.file.block(i) {
+                Ok(b) => b,
+                Err(e) => {
+                    self.errors.push(e.to_string());
+                    continue;
+                }
+            };
+            let stats = block.stats();
+            if !self.prune.prune(&stats) {
+                continue;
+            }
+            if let Some(w) = &self.window {
+                let first = stats.zone(Field::First).map(|z| z.min as u64);
+                let last = stats.zone(Field::Last).map(|z| z.max as u64);
+                if let (Some(f), Some(l)) = (first, last)
+                    && !w.may_overlap(f, l)
+                {
+                    continue;
+                }
+            }
+            let batch = match block.read_all(&mut self.reader) {
+                Ok(b) => b,
+                Err(e) => {
+                    self.errors.push(e.to_string());
+                    continue;
+                }
+            };
+            let mut sel = Bitmap::ones(batch.rows());
+            if !self.any {
+                self.filter.eval(&batch, &open.ident, &mut sel);
+            }
+            let mut n = 0;
+            for row in sel.iter_ones() {
+                let r = batch.record(row);
+                if self.window.is_some_and(|w| !w.contains(r.first, r.last)) {
+                    continue;
+                }
+                n += 1;
+                self.queue.push(r);
+            }
+            open.passed += n;
+            if !self.queue.is_empty() {
+                self.queue.reverse();
+                return true;
+            }
+        }
+    }
+
+    /// With -v: a line to the output. Write errors (a closed pipe) do
+    /// not stop the replay.
+    fn note(&mut self, line: String) {
+        if self.verbose.is_some() {
+            let _ = writeln!(self.out, "{line}");
+        }
+    }
+
+    /// With -v: the flow in nfdump's line format.
+    fn print(&mut self, r: &FlowRecord) {
+        let Some(popts) = &self.verbose else {
+            return;
+        };
+        let ident = self.current.as_ref().map(|o| o.ident.as_str()).unwrap_or_default();
+        let mut p = Printer::new(Vec::with_capacity(160), popts.clone());
+        let printed = p
+            .records(ident, std::slice::from_ref(r))
+            .and_then(|()| p.summary(&Summary { records_passed: 1, ..Summary::default() }));
+        if printed.is_ok() {
+            let _ = self.out.write_all(&p.into_inner());
+        }
+    }
+}
+
+impl Iterator for Flows<'_> {
+    type Item = FlowRecord;
+
+    fn next(&mut self) -> Option<FlowRecord> {
+        loop {
+            if self.limit.is_some_and(|l| self.passed >= l) {
+                return None;
+            }
+            if self.queue.is_empty() && !self.refill() {
+                return None;
+            }
+            let r = self.queue.pop()?;
+            // v5 carries IPv4 only: skip (and count) IPv6 flows here so
+            // that -v and -c see only what is sent.
+            if self.v5
+                && !(r.src_addr.is_none_or(is_ipv4_mapped) && r.dst_addr.is_none_or(is_ipv4_mapped))
+            {
+                self.skipped_v6 += 1;
+                continue;
+            }
+            self.passed += 1;
+            self.print(&r);
+            return Some(r);
+        }
+    }
+}
