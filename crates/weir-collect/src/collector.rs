@@ -14,7 +14,7 @@ use weir_record::{BatchBuilder, FlowRecord};
 use weir_store::slot_start;
 
 use crate::config::{CollectConfig, Input};
-use crate::listen::{self, DropMap, Listener, Received};
+use crate::listen::{self, Batch, DropMap, Listener, Pool};
 use crate::metrics::{self, Page};
 use crate::slots::{FinishStats, Finished, OpenSlot, OpenSlots, SourceId, Sources, spawn_finisher};
 
@@ -195,9 +195,9 @@ impl Collector {
         let result = match &cfg.input {
             Input::Capture(path) => w.run_capture(path, &stop),
             Input::Sockets { .. } => {
-                let (tx, rx) = mpsc::sync_channel::<Vec<Received>>(
-                    (cfg.queue_datagrams / listen::BATCH).max(1),
-                );
+                let (tx, rx) =
+                    mpsc::sync_channel::<Batch>((cfg.queue_datagrams / listen::BATCH).max(1));
+                let pool = Pool::default();
                 let drops: DropMap = Arc::new(Mutex::new(HashMap::new()));
                 let repeaters = Arc::new(cfg.repeaters.clone());
                 let mut threads = Vec::new();
@@ -207,6 +207,7 @@ impl Collector {
                         listen::spawn(
                             l,
                             tx.clone(),
+                            pool.clone(),
                             repeaters.clone(),
                             drops.clone(),
                             stop.clone(),
@@ -215,15 +216,16 @@ impl Collector {
                     );
                 }
                 drop(tx);
-                let r = w.run_sockets(&rx, &stop, &drops, &self.listeners, &finish_stats, &page);
+                let r =
+                    w.run_sockets(&rx, &pool, &stop, &drops, &self.listeners, &finish_stats, &page);
                 stop.store(true, Ordering::Relaxed);
                 for t in threads {
                     let _ = t.join();
                 }
                 // Datagrams still queued were received: decode them too.
                 while let Ok(batch) = rx.try_recv() {
-                    for item in batch {
-                        w.process(item);
+                    for (payload, src, received_ms) in batch.iter() {
+                        w.process(payload, src, received_ms);
                     }
                 }
                 w.drain_drops(&drops);
@@ -294,9 +296,11 @@ impl Sink for SlotSink<'_> {
 }
 
 impl Worker {
+    #[allow(clippy::too_many_arguments)]
     fn run_sockets(
         &mut self,
-        rx: &mpsc::Receiver<Vec<Received>>,
+        rx: &mpsc::Receiver<Batch>,
+        pool: &Pool,
         stop: &AtomicBool,
         drops: &DropMap,
         listeners: &[(Listener, &'static str)],
@@ -309,10 +313,11 @@ impl Worker {
         while !stop.load(Ordering::Relaxed) {
             match rx.recv_timeout(TICK) {
                 Ok(batch) => {
-                    for item in batch {
-                        self.rotate_if_due(item.received_ms, drops);
-                        self.process(item);
+                    for (payload, src, received_ms) in batch.iter() {
+                        self.rotate_if_due(received_ms, drops);
+                        self.process(payload, src, received_ms);
                     }
+                    pool.give(batch);
                 }
                 Err(RecvTimeoutError::Timeout) => self.rotate_if_due(listen::now_ms(), drops),
                 Err(RecvTimeoutError::Disconnected) => break,
@@ -349,7 +354,7 @@ impl Worker {
                 break;
             }
             self.rotate_if_due(d.ts_ms, &none);
-            self.process(Received { payload: d.payload, src: d.src, received_ms: d.ts_ms });
+            self.process(&d.payload, d.src, d.ts_ms);
         }
         Ok(())
     }
@@ -397,9 +402,9 @@ impl Worker {
         }
     }
 
-    fn process(&mut self, item: Received) {
+    fn process(&mut self, payload: &[u8], src: SocketAddr, received_ms: u64) {
         self.report.datagrams += 1;
-        let ip = item.src.ip();
+        let ip = src.ip();
         let Some(id) = self.sources.resolve(ip) else {
             // Source addresses can be spoofed: past the bound, unknown
             // exporters are counted under the unspecified address.
@@ -415,13 +420,12 @@ impl Worker {
         };
         let start = self
             .slot_start_s
-            .unwrap_or_else(|| slot_start((item.received_ms / 1000) as i64, self.cfg.slot_secs));
+            .unwrap_or_else(|| slot_start((received_ms / 1000) as i64, self.cfg.slot_secs));
         if !self.open(&id, start) {
             return;
         }
         let (_, slot) = self.slots.open.get_mut(&id).expect("opened above");
-        let dg =
-            Datagram { exporter: item.src, received_ms: item.received_ms, payload: &item.payload };
+        let dg = Datagram { exporter: src, received_ms, payload };
         match self.decoder.decode(&dg, &mut SlotSink(slot)) {
             Ok(info) => {
                 self.report.flows += info.flows;
@@ -431,14 +435,14 @@ impl Worker {
                     domain: info.domain,
                 };
                 let sysid = self.decoder.accounts_mut().entry(key).sysid;
-                slot.account(&info, sysid, item.received_ms);
+                slot.account(&info, sysid, received_ms);
                 for e in &info.errors {
                     tracing::debug!(error = %e, "decode error");
                 }
             }
             Err(e) => {
                 tracing::debug!(error = %e, "datagram not decodable");
-                slot.account_failed(ip, item.received_ms);
+                slot.account_failed(ip, received_ms);
             }
         }
     }

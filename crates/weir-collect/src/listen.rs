@@ -13,12 +13,78 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-/// One received datagram on its way to the decoder.
-#[derive(Debug)]
-pub(crate) struct Received {
-    pub(crate) payload: Vec<u8>,
-    pub(crate) src: SocketAddr,
-    pub(crate) received_ms: u64,
+/// Datagrams received in one go, on their way to the decoder: payloads
+/// back to back in one buffer, so that a datagram costs one copy and no
+/// allocation. Batches go back to a [`Pool`] after decoding and are reused.
+#[derive(Debug, Default)]
+pub(crate) struct Batch {
+    data: Vec<u8>,
+    items: Vec<Item>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Item {
+    end: usize,
+    src: SocketAddr,
+    received_ms: u64,
+}
+
+impl Batch {
+    fn push(&mut self, payload: &[u8], src: SocketAddr, received_ms: u64) {
+        self.data.extend_from_slice(payload);
+        self.items.push(Item { end: self.data.len(), src, received_ms });
+    }
+
+    /// Number of datagrams.
+    pub(crate) fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// (payload, source, received ms) of every datagram, in arrival order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u8], SocketAddr, u64)> + '_ {
+        let mut start = 0;
+        self.items.iter().map(move |it| {
+            let p = self.data.get(start..it.end).unwrap_or_default();
+            start = it.end;
+            (p, it.src, it.received_ms)
+        })
+    }
+
+    fn clear(&mut self) {
+        self.data.clear();
+        self.items.clear();
+    }
+}
+
+/// Emptied batches waiting to be reused by the receive threads.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Pool(Arc<Mutex<Vec<Batch>>>);
+
+/// Batches kept for reuse at most (each holds up to [`BATCH`] datagrams).
+const POOL_BATCHES: usize = 256;
+
+impl Pool {
+    /// A batch to fill: a reused one if there is one.
+    fn take(&self) -> Batch {
+        self.0.lock().ok().and_then(|mut v| v.pop()).unwrap_or_else(|| Batch {
+            data: Vec::with_capacity(BATCH * 1500),
+            items: Vec::with_capacity(BATCH),
+        })
+    }
+
+    /// Gives a decoded batch back for reuse.
+    pub(crate) fn give(&self, mut b: Batch) {
+        b.clear();
+        if let Ok(mut v) = self.0.lock()
+            && v.len() < POOL_BATCHES
+        {
+            v.push(b);
+        }
+    }
 }
 
 /// Counters of one listener, shared with the metrics endpoint.
@@ -70,7 +136,8 @@ pub(crate) fn now_ms() -> u64 {
 /// Starts the receive thread of a listener.
 pub(crate) fn spawn(
     l: &Listener,
-    queue: SyncSender<Vec<Received>>,
+    queue: SyncSender<Batch>,
+    pool: Pool,
     repeaters: Arc<Vec<SocketAddr>>,
     drops: DropMap,
     stop: Arc<AtomicBool>,
@@ -88,15 +155,22 @@ pub(crate) fn spawn(
     };
     std::thread::Builder::new().name(format!("recv {}", l.addr)).spawn(move || {
         let mut buf = vec![0u8; 65_536];
-        let mut batch: Vec<Received> = Vec::with_capacity(BATCH);
+        let mut rx = Receiving {
+            batch: pool.take(),
+            pool,
+            queue,
+            stats,
+            drops,
+            repeat,
+            repeaters,
+            bytes: 0,
+        };
         while !stop.load(Ordering::Relaxed) {
             // Block for the first datagram, then drain what the socket
             // already holds without blocking: one hand-off (and one wake-up
             // of the decode thread) per batch instead of per datagram.
             match socket.recv_from(&mut buf) {
-                Ok((n, src)) => {
-                    batch.push(received(&buf[..n], src, &stats, repeat.as_ref(), &repeaters))
-                }
+                Ok((n, src)) => rx.received(&buf[..n], src),
                 Err(e)
                     if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) =>
                 {
@@ -121,13 +195,13 @@ pub(crate) fn spawn(
                     let mut got = 0usize;
                     while let Ok((n, src)) = socket.recv_from(&mut buf) {
                         got += 1;
-                        batch.push(received(&buf[..n], src, &stats, repeat.as_ref(), &repeaters));
-                        if batch.len() >= BATCH {
-                            hand_off(&queue, &mut batch, &stats, &drops);
+                        rx.received(&buf[..n], src);
+                        if rx.batch.len() >= BATCH {
+                            rx.hand_off();
                         }
                     }
-                    if !batch.is_empty() {
-                        hand_off(&queue, &mut batch, &stats, &drops);
+                    if !rx.batch.is_empty() {
+                        rx.hand_off();
                     }
                     if (slept && got == 0) || stop.load(Ordering::Relaxed) {
                         break;
@@ -140,8 +214,8 @@ pub(crate) fn spawn(
                     slept = true;
                 }
                 let _ = socket.set_nonblocking(false);
-            } else if !batch.is_empty() {
-                hand_off(&queue, &mut batch, &stats, &drops);
+            } else if !rx.batch.is_empty() {
+                rx.hand_off();
             }
         }
     })
@@ -155,53 +229,61 @@ pub(crate) const BATCH: usize = 64;
 /// socket buffer, and 1 000 wake-ups a second cost next to nothing.
 const POLL_INTERVAL: Duration = Duration::from_millis(1);
 
-/// Hands a batch to the decode thread; a full queue drops and counts it.
-fn hand_off(
-    queue: &SyncSender<Vec<Received>>,
-    batch: &mut Vec<Received>,
-    stats: &ListenerStats,
-    drops: &DropMap,
-) {
-    let n = batch.len() as u64;
-    match queue.try_send(std::mem::replace(batch, Vec::with_capacity(BATCH))) {
-        Ok(()) => {}
-        Err(TrySendError::Full(lost)) | Err(TrySendError::Disconnected(lost)) => {
-            stats.queue_drops.fetch_add(n, Ordering::Relaxed);
-            if let Ok(mut m) = drops.lock() {
-                for r in &lost {
-                    // Bounded like every map keyed by addresses from the wire.
-                    let ip = if m.len() >= 4096 && !m.contains_key(&r.src.ip()) {
-                        IpAddr::from([0u8; 16])
-                    } else {
-                        r.src.ip()
-                    };
-                    *m.entry(ip).or_default() += 1;
+/// A receive thread's state.
+struct Receiving {
+    batch: Batch,
+    pool: Pool,
+    queue: SyncSender<Batch>,
+    stats: Arc<ListenerStats>,
+    drops: DropMap,
+    repeat: Option<UdpSocket>,
+    repeaters: Arc<Vec<SocketAddr>>,
+    /// Bytes of the batch being filled (counted at hand-off).
+    bytes: u64,
+}
+
+impl Receiving {
+    /// Repeats and copies one datagram into the batch.
+    fn received(&mut self, data: &[u8], src: SocketAddr) {
+        if let Some(r) = &self.repeat {
+            for to in self.repeaters.iter() {
+                // A repeater that cannot keep up loses datagrams; the
+                // collector never waits for it.
+                if r.send_to(data, to).is_err() {
+                    self.stats.repeat_errors.fetch_add(1, Ordering::Relaxed);
                 }
             }
         }
+        self.bytes += data.len() as u64;
+        self.batch.push(data, src, now_ms());
     }
-}
 
-/// Counts, repeats and copies one datagram.
-fn received(
-    data: &[u8],
-    src: SocketAddr,
-    stats: &ListenerStats,
-    repeat: Option<&UdpSocket>,
-    repeaters: &[SocketAddr],
-) -> Received {
-    stats.datagrams.fetch_add(1, Ordering::Relaxed);
-    stats.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
-    if let Some(r) = repeat {
-        for to in repeaters {
-            // A repeater that cannot keep up loses datagrams; the
-            // collector never waits for it.
-            if r.send_to(data, to).is_err() {
-                stats.repeat_errors.fetch_add(1, Ordering::Relaxed);
+    /// Hands the batch to the decode thread; a full queue drops and counts
+    /// it (the batch is then reused at once).
+    fn hand_off(&mut self) {
+        let n = self.batch.len() as u64;
+        self.stats.datagrams.fetch_add(n, Ordering::Relaxed);
+        self.stats.bytes.fetch_add(std::mem::take(&mut self.bytes), Ordering::Relaxed);
+        let next = self.pool.take();
+        match self.queue.try_send(std::mem::replace(&mut self.batch, next)) {
+            Ok(()) => {}
+            Err(TrySendError::Full(lost)) | Err(TrySendError::Disconnected(lost)) => {
+                self.stats.queue_drops.fetch_add(n, Ordering::Relaxed);
+                if let Ok(mut m) = self.drops.lock() {
+                    for (_, src, _) in lost.iter() {
+                        // Bounded like every map keyed by addresses from the wire.
+                        let ip = if m.len() >= 4096 && !m.contains_key(&src.ip()) {
+                            IpAddr::from([0u8; 16])
+                        } else {
+                            src.ip()
+                        };
+                        *m.entry(ip).or_default() += 1;
+                    }
+                }
+                self.pool.give(lost);
             }
         }
     }
-    Received { payload: data.to_vec(), src, received_ms: now_ms() }
 }
 
 /// Datagrams the kernel dropped on this socket because its buffer was
