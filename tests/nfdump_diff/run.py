@@ -120,6 +120,27 @@ ALLOW = [
     ),
 ]
 
+# Differences found and triaged but NOT intended by docs/NFDUMP.md (so they
+# still fail the run): the note printed next to them. Remove an entry when the
+# bug is fixed, or move it to ALLOW once docs/NFDUMP.md has a row for it.
+TRIAGE = {
+    "net ::/0": "weir bug: IPv4 flows (stored IPv4-mapped) match IPv6 networks that "
+                "contain ::ffff:0:0/96; docs/NFDUMP.md says they are filtered as IPv4",
+    "-m -c 20 -o line": "weir bug: -c with -O/-m sorts all records and prints the first N, "
+                        "summary over all; nfdump stops reading after N and sorts those",
+    "net 10.0.0.0 255.0.0.0": "nfdump 1.7.1 bug: the mask form also tests the low 32 bits of "
+                              "IPv6 addresses (extra flows are IPv6); needs a docs/NFDUMP.md row",
+    "-A srcip4/24 -O bytes -n 10": "nfdump bug (issues #535/#537): srcip4/N mangles IPv6 "
+                                   "addresses; weir puts them in 0.0.0.0 (as srcip6/N does for "
+                                   "IPv4 in both); needs a docs/NFDUMP.md row",
+}
+for _f in ("vlan 0", "mpls label2 0", "mpls exp1 0", "flowdir 0", "flowdir ingress",
+           "not flowdir 0", "engine-type 0", "engine-id 0", "engine-type 0 and engine-id 0",
+           "dst tos 0"):
+    TRIAGE[_f] = ("undocumented difference: nfdump records carry 0 for fields the exporter did "
+                  "not send, weir stores them absent and a term on an absent field never "
+                  "matches (docs/FILTER.md 'Missing data'); needs a docs/NFDUMP.md row")
+
 # nfdump 1.7.1 cannot answer these at all; they are counted as "not
 # comparable", not as differences (weir answers them).
 NOT_COMPARABLE = [
@@ -750,6 +771,8 @@ def main():
             seen_outputs = set()
             for d in unexplained:
                 show(d)
+                if d.name in TRIAGE:
+                    log(f"      triage: {TRIAGE[d.name]}")
                 key = d.name
                 if opts.full_outputs or key not in seen_outputs:
                     seen_outputs.add(key)
