@@ -52,6 +52,8 @@ pub enum Command {
     /// Query flows with nfdump's flags: filter, list, aggregate (-a, -A),
     /// top-N statistics (-s), sort (-O), output formats (-o).
     Query(cmd::query::QueryArgs),
+    /// Send the flows of slot files to a collector as NetFlow v9, IPFIX or v5 (nfreplay).
+    Replay(cmd::replay::ReplayArgs),
     /// Import nfcapd files (nfdump 1.7) into weir slot files.
     Import(cmd::import::ImportArgs),
     /// Show what slot files hold (nfdump -I / -v); --verify checks every checksum.
@@ -95,6 +97,7 @@ where
         Command::Collect(a) => cmd::collect::run(&a, out),
         Command::Gen(a) => cmd::gen_cmd::run(&a, out),
         Command::Query(a) => cmd::query::run(&a, out),
+        Command::Replay(a) => cmd::replay::run(&a, out),
         Command::Import(a) => cmd::import::run(&a, out),
         Command::Inspect(a) => cmd::inspect::run(&a, out),
         Command::Demo(a) => cmd::demo::run(&a, out),

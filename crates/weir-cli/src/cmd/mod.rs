@@ -8,3 +8,4 @@ pub mod import;
 pub mod inspect;
 pub mod profile;
 pub mod query;
+pub mod replay;
