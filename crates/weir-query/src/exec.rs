@@ -194,13 +194,17 @@ impl Ctx<'_> {
         reader: &mut ChunkReader,
         scan: &mut Scan,
     ) -> Option<(FlowBatch, Bitmap)> {
-        match self.scan_inner(u, reader, scan) {
+        let r = match self.scan_inner(u, reader, scan) {
             Ok(r) => r,
             Err(e) => {
                 scan.errors.push((u.file, e));
                 None
             }
-        }
+        };
+        // The batch owns its values: the block's mapped pages can leave the
+        // resident set, so a scan's memory does not grow with file size.
+        self.files[u.file].file.release_block(u.block);
+        r
     }
 
     fn scan_inner(
