@@ -463,6 +463,19 @@ class Harness:
         ws, ns = summary_counts(w), summary_counts(n)
         if ws != ns:
             self.add(Diff("store", "-o null summary", ws, ns), w, n)
+        # Flow by flow: times, 5-tuple, counters and the other exported fields.
+        fmt = "fmt:%ts %te %pr %sa %sp %da %dp %pkt %byt %tos %in %out %sas %das %smk %dmk %nh"
+        _, w, _ = self.weirq(["-q", "-N", "-6", "-o", fmt])
+        _, n, _ = self.nfdump(["-q", "-N", "-6", "-o", fmt])
+        cw = Counter(" ".join(line.split()) for line in w.splitlines() if line.strip())
+        cn = Counter(" ".join(line.split()) for line in n.splitlines() if line.strip())
+        only_w = sorted((cw - cn).elements())
+        only_n = sorted((cn - cw).elements())
+        if only_w or only_n:
+            self.add(Diff("store", f"flows that differ (weir {len(only_w)}, nfdump {len(only_n)}; "
+                          f"first 3 of each)", only_w[:3], only_n[:3]), "", "")
+        log(f"stores: {sum(cw.values())} flows compared field by field, "
+            f"{len(only_w)} differ")
         try:
             return int(ni.get("Flows", "0"))
         except ValueError:
@@ -673,6 +686,8 @@ def read_filters(fast):
 def show(d):
     def fmt(x):
         if isinstance(x, list) and x and isinstance(x[0], str):
+            if any(" " in e for e in x):  # several rows
+                return "\n              ".join(x)
             return " ".join(x)
         return repr(x)
 
