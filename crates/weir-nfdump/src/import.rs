@@ -657,6 +657,18 @@ fn warnings(file: &NfFile, st: &FileStats) -> Vec<String> {
             ));
         }
     }
+    // Flow records of other layouts (1: nfdump 1.5 common record, 10: the
+    // 1.6 common record, 16: nfdump 1.8's V4 record) are not read.
+    for (t, n) in &file.skipped().records {
+        if matches!(t, 1 | 10 | 16) {
+            w.push(format!(
+                "{n} flow records of type {t} (another nfdump version's layout) not read"
+            ));
+        }
+    }
+    if file.skipped().blocks > 0 {
+        w.push(format!("{} blocks of a type other than 3 not read", file.skipped().blocks));
+    }
     let h = file.header();
     if h.appendix_offset != 0 && file.blocks_read() != h.num_blocks {
         w.push(format!(

@@ -261,3 +261,23 @@ fn flow_iterator_matches_for_each() {
     let e = all[0].as_ref().unwrap_err();
     assert_eq!(e.offset, Some(40 + 12 + 32));
 }
+
+#[test]
+fn other_layouts_records_are_reported() {
+    // The flow as nfdump 1.8's V4 record type: not read, counted, warned.
+    let mut f = synthetic();
+    let at = 40 + 12 + 32;
+    assert_eq!(&f[at..at + 2], &11u16.to_le_bytes());
+    f[at..at + 2].copy_from_slice(&16u16.to_le_bytes());
+    let p = parse(&f).unwrap();
+    assert!(p.flows.is_empty());
+    assert_eq!(p.skipped.records.get(&16), Some(&1));
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("nfcapd.202401010000"), &f).unwrap();
+    let dest = tempfile::tempdir().unwrap();
+    let mut opts = weir_nfdump::ImportOptions::new(src.path(), dest.path());
+    opts.name_time = weir_nfdump::NameTime::Utc;
+    let r = weir_nfdump::import(opts).unwrap();
+    assert_eq!(r.files_imported(), 1);
+    assert!(r.warnings.iter().any(|(_, w)| w.contains("type 16")), "{:?}", r.warnings);
+}
