@@ -9,6 +9,7 @@ rate with zero loss is the result; CPU per 1 M flows/s is CPU share divided
 by the rate in millions.
 
 Usage: python3 benches/collect.py [--rates 100k,250k,500k,1M] [--seconds 10]
+                                 [--tools weir,nfcapd,nfcapd-lz4] [--weir PATH]
 Needs: cargo build --release -p weir-cli; nfcapd/nfdump (apt-get install -y nfdump).
 Prints a Markdown table (pasted into docs/PERFORMANCE.md).
 """
@@ -26,6 +27,11 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WEIR = os.path.join(ROOT, "target", "release", "weir")
 TICK = os.sysconf("SC_CLK_TCK")
+
+
+def set_weir(path):
+    global WEIR
+    WEIR = os.path.abspath(path)
 
 
 def cpu_seconds(pid):
@@ -98,10 +104,13 @@ def main():
     ap.add_argument("--rates", default="250k,500k,1M,1.5M,2M")
     ap.add_argument("--sflow-rates", default="100k,200k,400k")
     ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--tools", default="weir,nfcapd,nfcapd-lz4", help="collectors to run, in order")
+    ap.add_argument("--weir", default=WEIR, help="the weir binary (default: target/release/weir)")
     a = ap.parse_args()
+    set_weir(a.weir)
     if not os.path.exists(WEIR):
         sys.exit("build first: cargo build --release -p weir-cli")
-    tools = ["weir"] + (["nfcapd", "nfcapd-lz4"] if shutil.which("nfcapd") else [])
+    tools = [t for t in a.tools.split(",") if t == "weir" or shutil.which("nfcapd")]
     print("| collector | format | offered flows/s | achieved flows/s | sent | stored | lost | CPU (share of one core) | CPU per 1 M flows/s | bytes/flow on disk |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     port = 39000
