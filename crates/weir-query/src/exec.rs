@@ -16,7 +16,7 @@ use crate::model::{
     Bidir, Counters, Mode, Order, QueryPlan, Section, Sink, StatElement, StatSpec, Summary,
     TimeWindow,
 };
-use crate::order::{TopN, counters_value, rank};
+use crate::order::{TopN, counters_value, order_value, rank};
 use crate::spill::SpillSet;
 use crate::stats::{ElemAcc, Spill, finish_in_memory, tables};
 
@@ -83,6 +83,8 @@ struct Scan {
     last: u64,
     skipped: u64,
     errors: Vec<(usize, StoreError)>,
+    /// Records read before `-c` stopped the scan (file order).
+    processed: Option<u64>,
 }
 
 impl Scan {
@@ -98,6 +100,7 @@ impl Scan {
         self.last = self.last.max(o.last);
         self.skipped += o.skipped;
         self.errors.extend(o.errors);
+        self.processed = self.processed.or(o.processed);
     }
 
     /// Counts the selected rows of a batch as passed.
@@ -473,6 +476,9 @@ pub fn execute_with(
     summary.first_ms = scan.first.unwrap_or(0);
     summary.last_ms = scan.last;
     summary.blocks_skipped = scan.skipped;
+    if let Some(p) = scan.processed {
+        summary.records_processed = p;
+    }
     let mut errs = scan.errors;
     errs.sort_by_key(|(f, e)| (*f, e.offset));
     report.errors.extend(errs.into_iter().map(|(_, e)| e));
@@ -511,7 +517,7 @@ fn row_order_value(key: crate::model::OrderKey, cols: &[Col<'_>; 7], i: usize) -
 
 /// One block's result in a listing: its counters and, when records are
 /// wanted, the batch and the rows that passed.
-type ListOut = (Scan, Option<(FlowBatch, Bitmap)>, usize);
+type ListOut = (Scan, Option<(FlowBatch, Bitmap)>, Unit);
 
 #[allow(clippy::too_many_arguments)]
 fn run_list(
@@ -526,14 +532,9 @@ fn run_list(
     top: Option<usize>,
 ) -> Result<Scan, QueryError> {
     let mut scan = Scan::default();
-    if let Some(order) = order {
+    if let (Some(order), None) = (order, limit) {
         // Sorted: every worker keeps its best records, merged at the end.
-        let n = match (top, limit) {
-            (Some(t), Some(l)) => Some(t.min(l as usize)),
-            (Some(t), None) => Some(t),
-            (None, Some(l)) => Some(l as usize),
-            (None, None) => None,
-        };
+        let n = top;
         let (s, best) = pool.install(|| {
             units
                 .par_iter()
@@ -594,7 +595,8 @@ fn run_list(
     }
 
     // File order: windows of blocks are scanned in parallel while the
-    // previous window is handed to the sink on this thread.
+    // previous window is handed to the sink on this thread. With -c and -O
+    // (nfdump): the first `limit` matching records, then sorted.
     sink.begin_section(Section::Records).map_err(sink_err)?;
     let need_records = print || limit.is_some();
     let compute = |w: &[Unit]| -> Vec<ListOut> {
@@ -606,9 +608,9 @@ fn run_list(
                     if let Some((batch, sel)) = &m {
                         s.count(batch, sel);
                     }
-                    return (s, None, u.file);
+                    return (s, None, *u);
                 }
-                (s, m, u.file)
+                (s, m, *u)
             })
             .collect()
     };
@@ -618,6 +620,7 @@ fn run_list(
     let mut left = limit;
     let mut buf = Vec::new();
     let mut rows = Vec::with_capacity(CHUNK);
+    let mut sorted: Vec<((u128, u64), usize, FlowRecord)> = Vec::new();
     let mut k = 1;
     while let Some(cur) = current.take() {
         let next = chunks.get(k).copied();
@@ -633,28 +636,33 @@ fn run_list(
                     }
                 });
             }
-            for (s, m, f) in cur {
+            for (s, m, u) in cur {
                 scan.merge(s);
                 let Some((batch, sel)) = m else { continue };
-                let ident = &ctx.files[f].ident;
+                let ident = &ctx.files[u.file].ident;
                 let mut ones = sel.iter_ones();
                 loop {
                     let room = left.map_or(CHUNK, |l| (l as usize).min(CHUNK));
                     rows.clear();
                     rows.extend(ones.by_ref().take(room));
-                    if rows.is_empty() {
-                        break;
-                    }
+                    let Some(&last_row) = rows.last() else { break };
                     materialise_into(&batch, &rows, &mut buf);
                     for r in &buf {
                         scan.count_record(r);
                     }
-                    if print {
+                    if let Some(o) = order {
+                        for (r, &i) in buf.iter().zip(&rows) {
+                            let key = (rank(o, order_value(o.key, r)), u.ord_base + i as u64);
+                            sorted.push((key, u.file, r.clone()));
+                        }
+                    } else if print {
                         sink.records(ident, &buf).map_err(sink_err)?;
                     }
                     if let Some(l) = &mut left {
                         *l -= rows.len() as u64;
                         if *l == 0 {
+                            // nfdump counts the records read up to here.
+                            scan.processed = Some(u.ord_base + last_row as u64 + 1);
                             return Ok(true);
                         }
                     }
@@ -666,6 +674,24 @@ fn run_list(
             break;
         }
         current = next_slot.lock().ok().and_then(|mut g| g.take());
+    }
+    if order.is_some() {
+        sorted.sort_by_key(|x| x.0);
+        sorted.truncate(top.filter(|n| *n > 0).unwrap_or(usize::MAX));
+        if print {
+            let mut start = 0;
+            while start < sorted.len() {
+                let f = sorted[start].1;
+                let mut end = start;
+                while end < sorted.len() && sorted[end].1 == f && end - start < CHUNK {
+                    end += 1;
+                }
+                buf.clear();
+                buf.extend(sorted[start..end].iter().map(|x| x.2.clone()));
+                sink.records(&ctx.files[f].ident, &buf).map_err(sink_err)?;
+                start = end;
+            }
+        }
     }
     Ok(scan)
 }

@@ -290,6 +290,24 @@ fn list_limit_and_order() {
         assert_eq!(got.len(), 100);
         assert!(got.iter().zip(&want).all(|(a, b)| a == *b));
         assert_eq!(rep.summary.records_passed, 100);
+        // nfdump counts the records read until the 100th match.
+        let f = Filter::parse("proto tcp").unwrap();
+        let pos = d.all.iter().enumerate().filter(|(_, (i, r))| f.matches(r, i)).nth(99).unwrap().0;
+        assert_eq!(rep.summary.records_processed, pos as u64 + 1);
+        // -c with -O: the first 50 matches, sorted.
+        let o = parse_order("bytes").unwrap();
+        let mut first50: Vec<(u128, usize, &FlowRecord)> = want[..50]
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (rank(o, order_value(o.key, r)), i, *r))
+            .collect();
+        first50.sort_by_key(|(k, i, _)| (*k, *i));
+        let mut sink = Rec::all();
+        let mode = Mode::List { limit: Some(50), order: Some(o), top: Some(20) };
+        run(&plan(&d.files, "proto tcp", mode, threads), &mut sink);
+        let got = sink.records();
+        assert_eq!(got.len(), 20);
+        assert!(got.iter().zip(&first50).all(|(a, b)| a == b.2));
     }
     for (order, top) in [
         (parse_order("bytes").unwrap(), Some(25)),
