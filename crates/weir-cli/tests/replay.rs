@@ -314,3 +314,32 @@ fn filter_window_limit_and_verbose_choose_what_is_sent() {
         Command::new(WEIR).args(["replay", "--send", &sink.to_string(), "any"]).output().unwrap();
     assert!(!missing.status.success());
 }
+
+/// "… in 1.23 s (…)" -> 1.23.
+fn sent_secs(report: &str) -> f64 {
+    let line = report.lines().last().unwrap();
+    let at = line.find(" in ").and_then(|i| line[i + 4..].find(" in ").map(|j| i + 4 + j + 4));
+    let rest = &line[at.unwrap_or_else(|| panic!("{report}"))..];
+    rest.split_whitespace().next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn rate_and_speed_pace_the_replay() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gen_dir = tmp.path().join("gen");
+    // One minute of flows (plus flows that started before it).
+    generate(&gen_dir, "1m", "20/s");
+    let sink = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    // --rate: 600 flows at 1000/s take about 0.6 s.
+    let r = replay(&gen_dir, sink, &["-c", "600", "--rate", "1000/s"]);
+    assert_eq!(sent_flows(&r), 600, "{r}");
+    let secs = sent_secs(&r);
+    assert!((0.5..3.0).contains(&secs), "{r}");
+    // --speed 60: the flows' own minute and a bit in about a second.
+    let r = replay(&gen_dir, sink, &["--speed", "60"]);
+    let secs = sent_secs(&r);
+    assert!((0.8..4.0).contains(&secs), "{r}");
+    // As fast as possible: well under the paced times.
+    let fast = replay(&gen_dir, sink, &[]);
+    assert!(sent_secs(&fast) < secs, "{fast} vs {r}");
+}
