@@ -724,17 +724,35 @@ macro_rules! impl_word {
 impl_word!(u64, u128);
 
 /// Writes `rows` values of `width` bytes: byte-shuffled when `width >= 2`.
-/// Plane by plane, so every inner loop writes sequentially.
+/// One pass for widths 1 and 2, plane by plane for wider values.
 #[inline]
 fn write_planes<T: Word>(rows: usize, width: u8, out: &mut Vec<u8>, value: impl Fn(usize) -> T) {
     let w = width as usize;
     let start = out.len();
     out.resize(start + rows * w, 0);
     let dst = &mut out[start..];
-    for (j, plane) in dst.chunks_exact_mut(rows.max(1)).enumerate().take(w) {
-        let shift = 8 * j as u32;
-        for (i, d) in plane.iter_mut().enumerate() {
-            *d = value(i).byte(shift);
+    match w {
+        0 => {}
+        1 => {
+            for (i, d) in dst.iter_mut().enumerate() {
+                *d = value(i).byte(0);
+            }
+        }
+        2 => {
+            let (p0, p1) = dst.split_at_mut(rows);
+            for (i, (a, b)) in p0.iter_mut().zip(p1.iter_mut()).enumerate() {
+                let v = value(i);
+                *a = v.byte(0);
+                *b = v.byte(8);
+            }
+        }
+        _ => {
+            for (j, plane) in dst.chunks_exact_mut(rows.max(1)).enumerate().take(w) {
+                let shift = 8 * j as u32;
+                for (i, d) in plane.iter_mut().enumerate() {
+                    *d = value(i).byte(shift);
+                }
+            }
         }
     }
 }
