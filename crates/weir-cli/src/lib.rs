@@ -69,6 +69,9 @@ pub enum Command {
     /// Delete the oldest slot files by age and size, down to a low
     /// watermark (nfexpire); for live data or a materialized profile.
     Expire(cmd::expire::ExpireArgs),
+    /// Graph a profile's channels (PNG or SVG): stacked areas, flows/s,
+    /// packets/s or bits/s, per protocol.
+    Graph(cmd::graph::GraphArgs),
 }
 
 /// Runs `weir` with `args` (including the program name), writing to `out`.
@@ -104,6 +107,7 @@ where
         Command::Decode(a) => cmd::decode::run(&a, out),
         Command::Profile(a) => cmd::profile::run(&a, out),
         Command::Expire(a) => cmd::expire::run(&a, out),
+        Command::Graph(a) => cmd::graph::run(&a, out),
     }
 }
 

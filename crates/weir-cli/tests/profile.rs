@@ -171,6 +171,30 @@ fn retroactive_slammer_build_then_queries_on_the_profile_equal_plain_queries() {
     // Update after the build: nothing new, idempotent.
     let up = ok(d, &["profile", "update"]);
     assert!(up.contains("slammer: 0 new slots"), "{up}");
+    // The graph of the build, as SVG, equals the golden file
+    // (SNAPSHOTS=overwrite rewrites it).
+    let range = ["--from", "2024-03-04T06:00", "--to", "2024-03-04T08:00", "--size", "640x240"];
+    let mut args = vec!["graph", "slammer", "-o", "slammer.svg"];
+    args.extend(range);
+    ok(d, &args);
+    let svg = std::fs::read_to_string(d.join("slammer.svg")).unwrap();
+    assert_golden("slammer.svg", &svg);
+    let mut args = vec!["graph", "slammer", "--by-proto", "--unit", "packets", "-o", "p.png"];
+    args.extend(range);
+    ok(d, &args);
+    assert_eq!(&std::fs::read(d.join("p.png")).unwrap()[1..4], b"PNG");
+}
+
+fn assert_golden(name: &str, got: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/golden/graph").join(name);
+    if std::env::var_os("SNAPSHOTS").is_some_and(|v| v == "overwrite") {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, got).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&path)
+        .unwrap_or_else(|_| panic!("{}: missing; bless with SNAPSHOTS=overwrite", path.display()));
+    assert!(want == got, "{} differs (bless with SNAPSHOTS=overwrite)", path.display());
 }
 
 #[test]

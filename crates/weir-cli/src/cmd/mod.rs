@@ -4,6 +4,7 @@ pub mod decode;
 pub mod demo;
 pub mod expire;
 pub mod gen_cmd;
+pub mod graph;
 pub mod import;
 pub mod inspect;
 pub mod profile;
