@@ -367,3 +367,33 @@ fn cancel_stops_between_files() {
     assert_eq!(r.files_imported(), 1, "{r:?}");
     assert!(r.cancelled);
 }
+
+#[test]
+fn dynamic_source_trees_split_per_exporter() {
+    if !nfdump_installed("dynamic_source_trees_split_per_exporter") {
+        return;
+    }
+    // nfcapd -M: flows/127-0-0-2/YYYY/MM/DD/nfcapd.*, flows/127-0-0-3/...
+    let top = tempfile::tempdir().unwrap();
+    let mut cap = Nfcapd::start_dynamic(top.path(), &["-S", "1", "-y"]);
+    cap.send_from("127.0.0.2", &v5_datagrams(30, 61));
+    cap.send_from("127.0.0.3", &v5_datagrams(20, 62));
+    let files = cap.stop();
+    assert!(files.len() >= 2, "{files:?}");
+    let dest = tempfile::tempdir().unwrap();
+    let mut opts = ImportOptions::new(top.path(), dest.path());
+    opts.name_time = NameTime::Utc;
+    opts.layout = SubdirLayout::Flat;
+    let r = import(opts).unwrap();
+    assert_eq!(r.files_failed(), 0, "{r:?}");
+    assert_eq!(r.files_imported(), files.len());
+    received_most(r.flows, 50, "dynamic");
+    for (src, d) in &r.imported {
+        let exporter = src.strip_prefix(top.path()).unwrap().components().next().unwrap();
+        assert_eq!(d.parent().unwrap(), dest.path().join(exporter), "{}", d.display());
+        let (slot, rows) = read_slot(d);
+        assert_eq!(rows.len(), nfdump_flows(src).len());
+        // nfcapd's ident of a dynamic source is its directory name.
+        assert_eq!(slot.info().ident, exporter.as_os_str().to_str().unwrap());
+    }
+}

@@ -43,12 +43,23 @@ fn free_udp_port() -> u16 {
 impl Nfcapd {
     /// Starts `nfcapd -b 127.0.0.1 -p PORT -w DIR -t 60 -I ident [extra]`.
     pub fn start(dir: &Path, ident: &str, extra: &[&str]) -> Nfcapd {
+        Nfcapd::spawn(dir, &["-I", ident], "-w", extra)
+    }
+
+    /// Starts nfcapd with dynamic sources (`-M DIR`: one directory per
+    /// exporter address).
+    pub fn start_dynamic(dir: &Path, extra: &[&str]) -> Nfcapd {
+        Nfcapd::spawn(dir, &[], "-M", extra)
+    }
+
+    fn spawn(dir: &Path, ident: &[&str], dir_flag: &str, extra: &[&str]) -> Nfcapd {
         std::fs::create_dir_all(dir).unwrap();
         for _ in 0..5 {
             let port = free_udp_port();
             let child = Command::new("nfcapd")
-                .args(["-b", "127.0.0.1", "-p", &port.to_string(), "-t", "60", "-I", ident])
-                .arg("-w")
+                .args(["-b", "127.0.0.1", "-p", &port.to_string(), "-t", "60"])
+                .args(ident)
+                .arg(dir_flag)
                 .arg(dir)
                 .args(extra)
                 .stdout(Stdio::null())
@@ -77,7 +88,12 @@ impl Nfcapd {
 
     /// Sends datagrams to it (paced a little so the socket buffer keeps up).
     pub fn send(&self, datagrams: &[Vec<u8>]) {
-        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        self.send_from("127.0.0.1", datagrams);
+    }
+
+    /// Sends datagrams from another loopback address (127.0.0.2, ...).
+    pub fn send_from(&self, ip: &str, datagrams: &[Vec<u8>]) {
+        let s = UdpSocket::bind((ip, 0)).unwrap();
         for (i, d) in datagrams.iter().enumerate() {
             s.send_to(d, ("127.0.0.1", self.port)).unwrap();
             if i % 50 == 49 {
