@@ -5,8 +5,10 @@ The generator's flows go out as IPFIX datagrams (`weir gen --send`) to
 `weir collect`, which repeats every datagram to `nfcapd` (`-R
 127.0.0.1/PORT`), so both tools store the same traffic. Then:
 
-1. the stores are compared (`nfdump -I` / `weir query -I`, and the
-   summary of `-o null`): both must hold the same flows;
+1. the stores are compared (`nfdump -I` / `weir query -I`, every flow
+   field by field, and the summary of `-o null`): both must hold the same
+   flows; nfcapd's files imported by `weir import` must equal them, and
+   replayed by `weir replay` into a second nfcapd must give them back;
 2. every filter of filters.txt runs in both with `-o null` and the
    `Summary:` values (flows, bytes, packets) are compared;
 3. aggregation, statistics and output-format queries run in both and
@@ -490,6 +492,52 @@ class Harness:
                 return True
         return False
 
+    # -- nfcapd files -> weir import -> weir replay -> nfcapd ----------------
+
+    def roundtrip(self, work):
+        """nfcapd's files imported (`weir import`) must equal them flow by
+        flow, and replayed (`weir replay`) into a second nfcapd must give
+        nfdump the same flows again."""
+        imp, nf2 = work / "imported", work / "nfcapd-replayed"
+        for d in (imp, nf2):
+            if d.exists():
+                shutil.rmtree(d)
+        nf2.mkdir(parents=True)
+        rc, out, err = run([self.weir, "import", "-w", str(imp), "--utc", "--no-progress",
+                            self.nf_dir])
+        if rc != 0:
+            self.add(Diff("roundtrip", "weir import", f"exit {rc}", "-"), out + err, "")
+            return
+        port = free_udp_port()
+        nfcapd = Proc(["nfcapd", "-w", str(nf2), "-b", "127.0.0.1", "-p", str(port),
+                       "-t", "3600", "-B", "16777216"], work / "nfcapd-replayed.log", env=ENV)
+        try:
+            nfcapd.wait_for("Startup")
+            rc, out, err = run([self.weir, "replay", "-R", str(imp), "--send",
+                                f"127.0.0.1:{port}", "--format", "ipfix", "--rate", "30k/s"])
+            log("roundtrip:", out.strip() or err.strip())
+            time.sleep(1.0)
+        finally:
+            nfcapd.stop()
+        fmt = "fmt:%ts %te %pr %sa %sp %da %dp %pkt %byt %tos %in %out %sas %das %smk %dmk %nh"
+
+        def flows(cmd):
+            _, text, _ = run(cmd + ["-q", "-N", "-6", "-o", fmt])
+            return Counter(" ".join(line.split()) for line in text.splitlines() if line.strip())
+
+        original = flows(["nfdump", "-R", self.nf_dir])
+        for name, got in (
+            ("weir import of nfcapd's files", flows([self.weir, "query", "-R", str(imp)])),
+            ("weir replay of the import, stored by nfcapd", flows(["nfdump", "-R", str(nf2)])),
+        ):
+            extra = sorted((got - original).elements())
+            missing = sorted((original - got).elements())
+            if extra or missing:
+                self.add(Diff("roundtrip", f"{name}: {len(extra)} extra, {len(missing)} missing "
+                              "(first 3 of each)", extra[:3], missing[:3]), "", "")
+            log(f"roundtrip: {name}: {sum(got.values())} flows, "
+                f"{len(extra) + len(missing)} differ from nfcapd's files")
+
     # -- filters -----------------------------------------------------------
 
     def filter(self, expr):
@@ -728,6 +776,8 @@ def main():
     ap.add_argument("--format", default="ipfix", choices=["ipfix", "v9", "v5"],
                     help="export protocol of the generated traffic (default ipfix; nfcapd "
                          "1.7.1 does not decode the ICMPv6 type/code element 139 of v9)")
+    ap.add_argument("--no-roundtrip", action="store_true",
+                    help="skip nfcapd files -> weir import -> weir replay -> nfcapd")
     ap.add_argument("--filter", action="append", help="run only these filters (repeatable)")
     ap.add_argument("-v", "--verbose", action="store_true", help="print every comparison")
     ap.add_argument("--full-outputs", action="store_true",
@@ -762,6 +812,8 @@ def main():
         if flows == 0:
             log("SETUP FAILED: nfcapd stored no flows")
             return 2
+        if not opts.no_roundtrip:
+            h.roundtrip(work)
         store_diffs = len(h.diffs)
         filters = opts.filter or read_filters(opts.fast)
         log(f"comparing {len(filters)} filters ...")
@@ -788,7 +840,7 @@ def main():
         log(f"flows: {flows}; filters compared: {h.compared['filters']}; "
             f"queries compared: {h.compared['queries']}; "
             f"differences: {len(h.diffs)} ({len(h.diffs) - len(unexplained)} allowed, "
-            f"{len(unexplained)} unexplained; {store_diffs} in the stores); "
+            f"{len(unexplained)} unexplained; {store_diffs} in the stores and round trip); "
             f"{time.time() - t0:.1f} s")
         if h.not_comparable:
             log(f"not comparable (nfdump 1.7.1 cannot answer; weir does): {len(h.not_comparable)}")
