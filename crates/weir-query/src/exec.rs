@@ -55,6 +55,11 @@ pub struct Report {
     pub errors: Vec<StoreError>,
     /// Statistic entries written to spill files (0 = all in memory).
     pub spilled_entries: u64,
+    /// With `-c`: the records read in file order until the limit was
+    /// reached, what nfdump 1.7.1 prints as "Total records processed"
+    /// (`Summary::records_processed` counts every record of the files).
+    /// `None` when the limit was not reached.
+    pub read_until_limit: Option<u64>,
 }
 
 /// Runs `plan` with the default options. See [`execute_with`].
@@ -476,9 +481,7 @@ pub fn execute_with(
     summary.first_ms = scan.first.unwrap_or(0);
     summary.last_ms = scan.last;
     summary.blocks_skipped = scan.skipped;
-    if let Some(p) = scan.processed {
-        summary.records_processed = p;
-    }
+    report.read_until_limit = scan.processed;
     let mut errs = scan.errors;
     errs.sort_by_key(|(f, e)| (*f, e.offset));
     report.errors.extend(errs.into_iter().map(|(_, e)| e));
