@@ -576,7 +576,7 @@ pub struct NfFile<R = BufReader<File>> {
     decoder: Decoder,
 }
 
-impl std::fmt::Debug for NfFile<BufReader<File>> {
+impl<R> std::fmt::Debug for NfFile<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NfFile")
             .field("path", &self.path)
