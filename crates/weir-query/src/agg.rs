@@ -77,6 +77,12 @@ pub(crate) fn part_of(hash: u64) -> usize {
     (hash >> 40) as usize & (PARTS - 1)
 }
 
+/// Key equality without a `memcmp` call (keys are a few words).
+#[inline(always)]
+fn same(a: &[u128], b: &[u128]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+}
+
 /// One partition: keys in an arena, `width` components per entry.
 #[derive(Default)]
 struct Part {
@@ -105,13 +111,13 @@ impl Part {
                 let i = i as usize;
                 let k = &self.keys[i * w..(i + 1) * w];
                 let p = self.present[i];
-                if p == present && k == key {
+                if p == present && same(k, key) {
                     reversed = false;
                     return true;
                 }
                 if let Some((rk, rp)) = rev
                     && p == rp
-                    && k == rk
+                    && same(k, rk)
                 {
                     reversed = true;
                     return true;
@@ -177,7 +183,6 @@ impl Shape {
 pub(crate) struct AggTable {
     shape: Shape,
     parts: Vec<Part>,
-    scratch: Vec<u128>,
     scratch_rev: Vec<u128>,
 }
 
@@ -198,7 +203,6 @@ impl AggTable {
         AggTable {
             shape: Shape { comps, rev, width },
             parts: (0..PARTS).map(|_| Part::default()).collect(),
-            scratch: vec![0; width],
             scratch_rev: vec![0; width],
         }
     }
@@ -267,12 +271,6 @@ impl AggTable {
         }
     }
 
-    fn add_scratch(&mut self, present: u64, acc: &AggAcc) {
-        let (hash, rp) = Self::hash_of(&self.shape, &self.scratch, &mut self.scratch_rev, present);
-        let part = &mut self.parts[part_of(hash)];
-        Self::add_in(&self.shape, part, hash, &self.scratch, &self.scratch_rev, present, rp, acc);
-    }
-
     /// Adds the rows of `batch` set in `sel`; `ord_base` is the file-order
     /// position of row 0.
     pub fn add_batch(&mut self, batch: &FlowBatch, sel: &Bitmap, ord_base: u64) {
@@ -294,52 +292,79 @@ impl AggTable {
                 _ => None,
             })
             .collect();
-        for i in sel.iter_ones() {
-            let mut present = 0u64;
-            let mut masks = [0u8; 2];
+        // Keys are built column by column for a run of rows, then added
+        // row by row.
+        let w = self.shape.width;
+        let mut rows: Vec<usize> = Vec::with_capacity(1024);
+        let mut keys: Vec<u128> = Vec::new();
+        let mut presence: Vec<u64> = Vec::new();
+        let mut masks: Vec<[u8; 2]> = Vec::new();
+        let mut ones = sel.iter_ones();
+        loop {
+            rows.clear();
+            rows.extend(ones.by_ref().take(1024));
+            if rows.is_empty() {
+                break;
+            }
+            let n = rows.len();
+            keys.clear();
+            keys.resize(n * w, 0);
+            presence.clear();
+            presence.resize(n, 0);
+            masks.clear();
+            masks.resize(n, [0; 2]);
             for (c, comp) in self.shape.comps.iter().enumerate() {
-                match comp.value(&cols[c], i) {
-                    Some(v) => {
-                        self.scratch[c] = v;
-                        present |= 1 << c;
+                let col = &cols[c];
+                for (k, &i) in rows.iter().enumerate() {
+                    if let Some(v) = comp.value(col, i) {
+                        keys[k * w + c] = v;
+                        presence[k] |= 1 << c;
                     }
-                    None => self.scratch[c] = 0,
                 }
                 if let Some(side) = net_masks[c] {
-                    masks[side] = cols[c][1].get(i).unwrap_or(0) as u8;
+                    for (k, &i) in rows.iter().enumerate() {
+                        masks[k][side] = col[1].get(i).unwrap_or(0) as u8;
+                    }
                 }
             }
-            let o_p = opk.get(i);
-            let o_b = oby.get(i);
-            let acc = AggAcc {
-                first: first.u64_or(i, 0),
-                last: last.u64_or(i, 0),
-                packets: packets.u64_or(i, 0),
-                bytes: bytes.u64_or(i, 0),
-                out_packets: o_p.unwrap_or(0) as u64,
-                out_bytes: o_b.unwrap_or(0) as u64,
-                flows: flows.get(i).map_or(1, |v| v as u64),
-                tcp_flags: flags.u64_or(i, 0) as u8,
-                has_out: o_p.is_some() || o_b.is_some(),
-                ord: ord_base + i as u64,
-                masks,
-            };
-            self.add_scratch(present, &acc);
+            for (k, &i) in rows.iter().enumerate() {
+                let o_p = opk.get(i);
+                let o_b = oby.get(i);
+                let acc = AggAcc {
+                    first: first.u64_or(i, 0),
+                    last: last.u64_or(i, 0),
+                    packets: packets.u64_or(i, 0),
+                    bytes: bytes.u64_or(i, 0),
+                    out_packets: o_p.unwrap_or(0) as u64,
+                    out_bytes: o_b.unwrap_or(0) as u64,
+                    flows: flows.get(i).map_or(1, |v| v as u64),
+                    tcp_flags: flags.u64_or(i, 0) as u8,
+                    has_out: o_p.is_some() || o_b.is_some(),
+                    ord: ord_base + i as u64,
+                    masks: masks[k],
+                };
+                let key = &keys[k * w..(k + 1) * w];
+                let present = presence[k];
+                let (hash, rp) = Self::hash_of(&self.shape, key, &mut self.scratch_rev, present);
+                let part = &mut self.parts[part_of(hash)];
+                Self::add_in(&self.shape, part, hash, key, &self.scratch_rev, present, rp, &acc);
+            }
         }
     }
 
     /// Adds one record (the reference path of the tests).
     #[cfg(test)]
     pub fn add_record(&mut self, r: &FlowRecord, ord: u64) {
+        let mut key = vec![0u128; self.shape.width];
         let mut present = 0u64;
         let mut masks = [0u8; 2];
         for (c, comp) in self.shape.comps.iter().enumerate() {
             match comp.value_of(r) {
                 Some(v) => {
-                    self.scratch[c] = v;
+                    key[c] = v;
                     present |= 1 << c;
                 }
-                None => self.scratch[c] = 0,
+                None => key[c] = 0,
             }
             if let Comp::Net { mask, .. } = comp {
                 let side = usize::from(*mask != Field::SrcMask);
@@ -359,7 +384,9 @@ impl AggTable {
             ord,
             masks,
         };
-        self.add_scratch(present, &acc);
+        let (hash, rp) = Self::hash_of(&self.shape, &key, &mut self.scratch_rev, present);
+        let part = &mut self.parts[part_of(hash)];
+        Self::add_in(&self.shape, part, hash, &key, &self.scratch_rev, present, rp, &acc);
     }
 
     /// Merges a table covering later rows (file order) into this one,
