@@ -295,6 +295,8 @@ impl TimeWindow {
                 (a.trim(), Some(b.trim()))
             } else if let Some((a, b)) = t.split_once(" - ") {
                 (a.trim(), Some(b.trim()))
+            } else if let Some(i) = iso_range_dash(t) {
+                (&t[..i], Some(&t[i + 1..]))
             } else {
                 (t, None)
             }
@@ -323,6 +325,16 @@ impl TimeWindow {
         }
         Ok(TimeWindow { start_ms: Some(start), end_ms: end })
     }
+}
+
+/// `START-END` in ISO form: the `-` that is followed by a `YYYY-` date.
+fn iso_range_dash(t: &str) -> Option<usize> {
+    let b = t.as_bytes();
+    (10..b.len()).find(|&i| {
+        b[i] == b'-'
+            && b.get(i + 1..i + 5).is_some_and(|y| y.iter().all(u8::is_ascii_digit))
+            && b.get(i + 5) == Some(&b'-')
+    })
 }
 
 fn to_ms(dt: DateTime<impl TimeZone>, s: &str, what: &str) -> Result<u64, QueryError> {

@@ -677,6 +677,11 @@ fn time_window_parsing() {
     assert_eq!(w.end_ms, Some(1_720_692_000_000));
     let w = TimeWindow::parse("2024-07-11T09:15:00Z - 2024-07-11T09:16:00.500Z").unwrap();
     assert_eq!(w.end_ms, Some(1_720_689_360_500));
+    let w = TimeWindow::parse("2024-07-11T09:15:00Z-2024-07-11T09:16:00Z").unwrap();
+    assert_eq!((w.start_ms, w.end_ms), (Some(1_720_689_300_000), Some(1_720_689_360_000)));
+    let w = TimeWindow::parse("2024-07-11T09:15:00+02:00-2024-07-11T09:16:00-01:00").unwrap();
+    assert_eq!(w.start_ms, Some(1_720_689_300_000 - 7_200_000));
+    assert_eq!(w.end_ms, Some(1_720_689_360_000 + 3_600_000));
     let w = TimeWindow::parse("2024-07-11T09:15").unwrap();
     assert_eq!(w.start_ms, Some(local(2024, 7, 11, 9, 15, 0)));
     for (bad, part) in [
