@@ -428,31 +428,62 @@ pub fn execute_with(
             run_list(&ctx, &pool, threads, &units, sink, sink_cols.is_some(), *limit, *order, *top)?
         }
         Mode::Aggregate { keys, bidir, order, top, post } => {
-            let (scan, table) = pool.install(|| {
+            // A top-N of an order can spill beyond the budget (a full
+            // listing needs every record; bidirectional tables stay whole).
+            let spill = SpillSet::new(opts.spill_dir.clone());
+            let can_spill = order.is_some() && top.is_some_and(|n| n > 0) && bidir.is_none();
+            let per_worker = (opts.memory_budget / threads.max(1)).max(1);
+            let enforce = |t: &mut AggTable| -> Result<(), QueryError> {
+                if can_spill && t.memory() > per_worker && !t.is_empty() {
+                    t.spill_into(&spill)?;
+                }
+                Ok(())
+            };
+            type Work = Result<(Scan, AggTable), QueryError>;
+            let new_work = || -> Work { Ok((Scan::default(), AggTable::new(keys, *bidir))) };
+            let work: Work = pool.install(|| {
                 units
                     .par_iter()
                     .fold(
-                        || (Scan::default(), AggTable::new(keys, *bidir), ChunkReader::new()),
-                        |(mut scan, mut table, mut reader), u| {
+                        || (new_work(), ChunkReader::new()),
+                        |(w, mut reader): (Work, ChunkReader), u| {
+                            let Ok((mut scan, mut table)) = w else { return (w, reader) };
                             if let Some((batch, sel)) = ctx.scan(*u, &mut reader, &mut scan) {
                                 scan.count(&batch, &sel);
                                 table.add_batch(&batch, &sel, u.ord_base);
+                                if let Err(e) = enforce(&mut table) {
+                                    return (Err(e), reader);
+                                }
                             }
-                            (scan, table, reader)
+                            (Ok((scan, table)), reader)
                         },
                     )
-                    .map(|(s, t, _)| (s, t))
-                    .reduce(
-                        || (Scan::default(), AggTable::new(keys, *bidir)),
-                        |(mut s1, mut t1), (s2, t2)| {
-                            s1.merge(s2);
-                            t1.merge(t2);
-                            (s1, t1)
-                        },
-                    )
+                    .map(|(w, _)| w)
+                    .reduce(new_work, |a, b| {
+                        let ((mut s1, mut t1), (s2, t2)) = (a?, b?);
+                        s1.merge(s2);
+                        t1.merge(t2);
+                        enforce(&mut t1)?;
+                        Ok((s1, t1))
+                    })
             });
-            let out = TableOut { table: &table, bidir: *bidir, post: post.as_ref() };
-            out.emit(&pool, sink, *order, *top, Section::Records, sink_cols.is_some())?;
+            let (scan, table) = work?;
+            let print = sink_cols.is_some();
+            if spill.used()
+                && let Some(o) = order
+            {
+                let mut lists = table.finish_spilled(&spill, &[*o], *top, post.as_ref(), None)?;
+                report.spilled_entries = spill.entries();
+                sink.begin_section(Section::Records).map_err(sink_err)?;
+                if print && let Some(recs) = lists.pop() {
+                    for c in recs.chunks(CHUNK) {
+                        sink.records("", c).map_err(sink_err)?;
+                    }
+                }
+            } else {
+                let out = TableOut { table: &table, bidir: *bidir, post: post.as_ref() };
+                out.emit(&pool, sink, *order, *top, Section::Records, print)?;
+            }
             scan
         }
         Mode::Stats { specs, record_keys, top, post } => {

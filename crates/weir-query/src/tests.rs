@@ -913,3 +913,30 @@ fn post_filter_on_statistics_and_record_spill_with_post() {
     }
     assert_eq!(outs[0], outs[1]);
 }
+
+#[test]
+fn aggregation_top_n_spills_with_the_same_answer() {
+    let d = data();
+    let mut outs = Vec::new();
+    for budget in [DEFAULT_MEMORY_BUDGET, 1] {
+        for threads in [1, 3] {
+            let mut sink = Rec::all();
+            let mode = Mode::Aggregate {
+                keys: vec![],
+                bidir: None,
+                order: Some(parse_order("bytes").unwrap()),
+                top: Some(15),
+                post: Some(Filter::parse("packets > 2").unwrap()),
+            };
+            let opts = ExecOptions { memory_budget: budget, spill_dir: None };
+            let rep =
+                execute_with(&plan(&d.files, "any", mode, threads), &mut sink, &opts).unwrap();
+            assert_eq!(rep.spilled_entries > 0, budget == 1);
+            assert_eq!(sink.records().len(), 15);
+            outs.push(sink.normalised());
+        }
+    }
+    for o in &outs[1..] {
+        assert_eq!(*o, outs[0]);
+    }
+}
