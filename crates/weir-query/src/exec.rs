@@ -20,7 +20,7 @@ use crate::order::{TopN, counters_value, order_value, rank};
 use crate::spill::SpillSet;
 use crate::stats::{ElemAcc, Spill, finish_in_memory, tables};
 
-/// Default memory budget of the statistic maps (1 GiB).
+/// Default memory budget of the aggregation and statistic maps (1 GiB).
 pub const DEFAULT_MEMORY_BUDGET: usize = 1 << 30;
 
 /// Aggregation keys per query (more than nfdump's whole key table).
@@ -32,8 +32,11 @@ const CHUNK: usize = 4096;
 /// How a query runs (beyond what it asks).
 #[derive(Debug, Clone)]
 pub struct ExecOptions {
-    /// Bytes the hash maps of element statistics may take together before
-    /// partial aggregates spill to temporary files.
+    /// Bytes the hash maps may take together (split evenly between the
+    /// workers) before partial aggregates spill, by hash partition, to
+    /// temporary files: element statistics, `-s record`, and `-a`/`-A`
+    /// with `-O` and `-n` (a full aggregated listing and bidirectional
+    /// aggregation stay in memory).
     pub memory_budget: usize,
     /// Where spill files go (`None` = the system's temporary directory).
     pub spill_dir: Option<PathBuf>,

@@ -8,6 +8,13 @@
 //! partial results, and hands the result to a [`Sink`] in a deterministic
 //! order: the same output for 1 thread and N threads.
 //!
+//! Maps are compact (hashbrown tables of fixed-size entries, 64 hash
+//! partitions merged and ranked in parallel); beyond
+//! [`ExecOptions::memory_budget`] partial aggregates spill to temporary
+//! files by partition and are finished one partition at a time, keeping
+//! only the top N. Corrupt blocks and unreadable files are reported in
+//! [`Report::errors`] while everything else is answered.
+//!
 //! Around it: [`select_files`] turns nfdump's `-r`/`-R`/`-M` into a file
 //! list, [`TimeWindow::parse`] reads `-t`, [`parse_agg_keys`],
 //! [`parse_stat_spec`] and [`parse_order`] read `-A`, `-s` and `-O`, and
