@@ -321,13 +321,41 @@ fn parse_ip(s: &str) -> Option<u128> {
     s.parse::<std::net::IpAddr>().ok().map(ip_to_u128)
 }
 
+/// `::ffff:0:0`: the /96 block where weir keeps IPv4 addresses.
+const V4_MAPPED: u128 = 0xffff << 32;
+
+/// An IPv6 prefix shorter than /96 that contains the IPv4-mapped block,
+/// minus that block: IPv6 networks never match IPv4 flows (as in nfdump,
+/// where the families live in different fields). The rest of the prefix is
+/// the siblings of the block's ancestors, one prefix per level.
+fn without_v4_block(n: Net, len: u32) -> Vec<Net> {
+    if len >= 96 || V4_MAPPED & n.mask != n.net {
+        return vec![n];
+    }
+    (len..96)
+        .map(|l| {
+            let mask = u128::MAX << (127 - l);
+            Net { net: (V4_MAPPED ^ (1u128 << (127 - l))) & mask, mask }
+        })
+        .collect()
+}
+
 /// Parses `A.B.C.D/len`, `v6::/len`, an abbreviated `10.0.0/24`, or (with
-/// `allow_host`) a plain address as a host.
-fn parse_net(s: &str, at: usize, allow_host: bool) -> R<Net> {
+/// `allow_host`) a plain address as a host. An IPv6 network that would
+/// cover IPv4 addresses (`::/0`) leaves them out.
+fn parse_net(s: &str, at: usize, allow_host: bool) -> R<Vec<Net>> {
+    parse_one_net(s, at, allow_host).map(|(n, v6_len)| match v6_len {
+        Some(len) => without_v4_block(n, len),
+        None => vec![n],
+    })
+}
+
+/// One network and, for an IPv6 prefix, its length.
+fn parse_one_net(s: &str, at: usize, allow_host: bool) -> R<(Net, Option<u32>)> {
     let Some((addr, len)) = s.split_once('/') else {
         if allow_host {
             return match parse_ip(s) {
-                Some(a) => Ok(Net::host(a)),
+                Some(a) => Ok((Net::host(a), None)),
                 None => err(at, format!("Can not parse/lookup {s} to an IP address")),
             };
         }
@@ -352,7 +380,7 @@ fn parse_net(s: &str, at: usize, allow_host: bool) -> R<Net> {
         if len > 32 {
             return err(at, format!("Prefix {len} out of range for IPv4 address"));
         }
-        return Ok(Net::prefix(ip_to_u128(v4.into()), 96 + len));
+        return Ok((Net::prefix(ip_to_u128(v4.into()), 96 + len), None));
     }
     let Ok(v6) = addr.parse::<std::net::Ipv6Addr>() else {
         return err(at, format!("Can not parse/lookup {addr} to an IP address"));
@@ -360,7 +388,7 @@ fn parse_net(s: &str, at: usize, allow_host: bool) -> R<Net> {
     if len > 128 {
         return err(at, format!("Prefix {len} out of range for IPv6 address"));
     }
-    Ok(Net::prefix(ip_to_u128(v6.into()), len))
+    Ok((Net::prefix(ip_to_u128(v6.into()), len), Some(len)))
 }
 
 fn parse_mac(s: &str, at: usize) -> R<u128> {
@@ -537,7 +565,7 @@ fn term(p: Pair<'_, Rule>) -> R<Expr> {
             let list = find(&parts, Rule::addr_list).expect("list");
             let mut nets = Vec::new();
             for a in list.into_inner() {
-                nets.push(parse_net(a.as_str(), pos(&a), true)?);
+                nets.extend(parse_net(a.as_str(), pos(&a), true)?);
             }
             nets.dedup();
             Ok(Expr::any_of(
@@ -561,7 +589,7 @@ fn term(p: Pair<'_, Rule>) -> R<Expr> {
         Rule::net_term => {
             let fields = addr_fields(find(&parts, Rule::addr_qual));
             let addrs: Vec<_> = parts.iter().filter(|c| c.as_rule() == Rule::address).collect();
-            let net = if addrs.len() == 2 {
+            let nets = if addrs.len() == 2 {
                 let (a, m) = (addrs[0], addrs[1]);
                 let ip = a.as_str().parse::<std::net::Ipv4Addr>();
                 let mask = m.as_str().parse::<std::net::Ipv4Addr>();
@@ -576,14 +604,14 @@ fn term(p: Pair<'_, Rule>) -> R<Expr> {
                 };
                 let mask = (u128::MAX << 32) | u128::from(u32::from(mask));
                 let addr = ip_to_u128(ip.into());
-                Net { net: addr & mask, mask }
+                vec![Net { net: addr & mask, mask }]
             } else {
                 parse_net(addrs[0].as_str(), pos(addrs[0]), false)?
             };
             Ok(Expr::any_of(
                 fields
                     .into_iter()
-                    .map(|field| Expr::Predicate(Predicate::InNets { field, nets: vec![net] }))
+                    .map(|field| Expr::Predicate(Predicate::InNets { field, nets: nets.clone() }))
                     .collect(),
             ))
         }
