@@ -13,17 +13,17 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use weir_filter::{Expr, Filter};
-use weir_query::par::ParPool;
-use weir_record::SlotTotals;
+use weir_query::par::{ParPool, Scratch};
+use weir_record::{FlowBatch, SlotTotals};
 use weir_store::{
-    ChunkReader, Creator, ErrorKind, OnExists, SlotFile, SlotMeta, SlotWriter, StoreError,
-    SubdirLayout, TimeRange, WriterOptions, find_unfinished, list_files, parse_temp_file_name,
-    slot_path, slot_start,
+    ChunkReader, Creator, DEFAULT_BLOCK_ROWS, ErrorKind, OnExists, SlotFile, SlotMeta, SlotWriter,
+    StoreError, SubdirLayout, TimeRange, WriterOptions, find_unfinished, list_files,
+    parse_temp_file_name, slot_path, slot_start,
 };
 
 use crate::def::{Kind, Profile, Storage};
 use crate::error::{ProfileError, Result};
-use crate::eval::{BlockOut, ChannelSet, merge_totals};
+use crate::eval::{BlockOut, ChannelSet, concat, merge_totals};
 use crate::store::{ProfileStore, process_alive};
 use crate::trend::{Trend, default_archives, sample_of};
 
@@ -248,6 +248,7 @@ pub fn build(
     let budget = pool.threads() * if materialize { 4 } else { BLOCKS_PER_THREAD };
     let mut progress = BuildProgress { total: slots.len() as u64, ..Default::default() };
     let mut last_save = Instant::now();
+    let readers = Scratch::new();
     let slot_list: Vec<(i64, Vec<PathBuf>)> = slots.into_iter().collect();
     let mut i = 0;
     while i < slot_list.len() {
@@ -281,7 +282,7 @@ pub fn build(
             })
             .collect();
         let outs: Vec<Result<BlockOut, StoreError>> =
-            pool.map_with(&units, ChunkReader::new, |reader, &(si, fi, bi)| {
+            pool.map_with(&units, &readers, ChunkReader::new, |reader, &(si, fi, bi)| {
                 let f = &round[si].1[fi];
                 let block = f.block(bi)?;
                 channels.eval_block(&block, &f.info().ident, reader, materialize)
@@ -289,7 +290,7 @@ pub fn build(
         // Per slot, per channel totals (and rows), in unit order.
         let mut per_slot: Vec<Vec<SlotTotals>> =
             vec![vec![SlotTotals::default(); channels.len()]; round.len()];
-        let mut rows: Vec<Vec<Vec<weir_record::FlowRecord>>> =
+        let mut rows: Vec<Vec<Vec<FlowBatch>>> =
             vec![vec![Vec::new(); if materialize { channels.len() } else { 0 }]; round.len()];
         for (&(si, _, _), out) in units.iter().zip(outs) {
             match out {
@@ -342,7 +343,7 @@ fn write_channel_slot(
     p: &Profile,
     c: usize,
     slot_s: i64,
-    rows: &[weir_record::FlowRecord],
+    rows: &[FlowBatch],
 ) -> Result<bool> {
     let ch = &p.channels[c];
     let root = store.channel_data(&p.name, &ch.name)?;
@@ -358,8 +359,20 @@ fn write_channel_slot(
     };
     let opts = WriterOptions { on_exists: OnExists::Fail, ..Default::default() };
     let mut w = SlotWriter::create(&path, meta, opts)?;
-    for r in rows {
-        w.push(r)?;
+    // Blocks of about the writer's block size from the per-block pieces.
+    let mut group: Vec<FlowBatch> = Vec::new();
+    let mut n = 0;
+    for b in rows {
+        n += b.rows();
+        group.push(b.clone());
+        if n >= DEFAULT_BLOCK_ROWS {
+            w.write_batch(&concat(&group))?;
+            group.clear();
+            n = 0;
+        }
+    }
+    if !group.is_empty() {
+        w.write_batch(&concat(&group))?;
     }
     match w.finish() {
         Ok(_) => Ok(true),

@@ -4,7 +4,9 @@
 //! protocol class (and, for materialized profiles, collected).
 
 use weir_filter::{CompiledFilter, Filter};
-use weir_record::{Bitmap, Counts, Field, FlowBatch, FlowRecord, ProtoClass, SlotTotals};
+use weir_record::{
+    Bitmap, Column, Counts, Field, FlowBatch, Physical, ProtoClass, SlotTotals, Values,
+};
 use weir_store::{Block, ChunkReader, StoreError};
 
 /// Columns every channel needs for its counters.
@@ -29,8 +31,9 @@ pub struct ChannelSet {
 pub struct BlockOut {
     /// Per channel: flows, packets and bytes in total and per class.
     pub totals: Vec<SlotTotals>,
-    /// Per channel: the matching rows (only when rows were asked for).
-    pub rows: Vec<Vec<FlowRecord>>,
+    /// Per channel: the matching rows, all columns (only when rows were
+    /// asked for and some matched).
+    pub rows: Vec<Option<FlowBatch>>,
     /// Rows in the block.
     pub scanned: u64,
 }
@@ -71,7 +74,7 @@ impl ChannelSet {
         let n = self.channels.len();
         let mut out = BlockOut {
             totals: vec![SlotTotals::default(); n],
-            rows: vec![Vec::new(); if want_rows { n } else { 0 }],
+            rows: vec![None; if want_rows { n } else { 0 }],
             scanned: block.rows() as u64,
         };
         let stats = block.stats();
@@ -101,7 +104,7 @@ impl ChannelSet {
                     full = Some(block.read_all(reader)?);
                 }
                 if let Some(f) = &full {
-                    out.rows[i] = sel.iter_ones().map(|r| f.record(r)).collect();
+                    out.rows[i] = Some(take(f, &sel));
                 }
             }
         }
@@ -159,5 +162,111 @@ pub fn merge_totals(a: &mut SlotTotals, b: &SlotTotals) {
     merge_counts(&mut a.all, &b.all);
     for (x, y) in a.by_class.iter_mut().zip(&b.by_class) {
         merge_counts(x, y);
+    }
+}
+
+/// The rows of `batch` selected by `sel`, every column.
+pub fn take(batch: &FlowBatch, sel: &Bitmap) -> FlowBatch {
+    let idx: Vec<usize> = sel.iter_ones().filter(|&i| i < batch.rows()).collect();
+    let n = idx.len();
+    let mut out = FlowBatch::new(n);
+    for f in batch.fields() {
+        let Some(c) = batch.column(f) else { continue };
+        let values = match &c.values {
+            Values::U64(v) => Values::U64(idx.iter().map(|&i| v[i]).collect()),
+            Values::U128(v) => Values::U128(idx.iter().map(|&i| v[i]).collect()),
+        };
+        let validity = match &c.validity {
+            None => None,
+            Some(b) => {
+                let mut nb = Bitmap::zeros(n);
+                for (j, &i) in idx.iter().enumerate() {
+                    if b.get(i) {
+                        nb.set(j, true);
+                    }
+                }
+                match nb.count_ones() {
+                    0 => continue,
+                    k if k == n => None,
+                    _ => Some(nb),
+                }
+            }
+        };
+        out.set_column(f, Column { values, validity });
+    }
+    out
+}
+
+/// The rows of several batches, one after the other; a column some
+/// batches lack has no value in their rows.
+pub fn concat(batches: &[FlowBatch]) -> FlowBatch {
+    let n: usize = batches.iter().map(FlowBatch::rows).sum();
+    let mut out = FlowBatch::new(n);
+    for &f in Field::ALL {
+        if batches.iter().all(|b| b.column(f).is_none()) {
+            continue;
+        }
+        let wide = f.physical() == Physical::U128;
+        let (mut v64, mut v128) = (Vec::new(), Vec::new());
+        let mut valid = Bitmap::zeros(n);
+        let mut row = 0;
+        for b in batches {
+            match b.column(f) {
+                Some(c) => {
+                    match &c.values {
+                        Values::U64(v) => v64.extend_from_slice(v),
+                        Values::U128(v) => v128.extend_from_slice(v),
+                    }
+                    for i in 0..b.rows() {
+                        if c.is_valid(i) {
+                            valid.set(row + i, true);
+                        }
+                    }
+                }
+                None if wide => v128.extend(std::iter::repeat_n(0, b.rows())),
+                None => v64.extend(std::iter::repeat_n(0, b.rows())),
+            }
+            row += b.rows();
+        }
+        let values = if wide { Values::U128(v128) } else { Values::U64(v64) };
+        let validity = (valid.count_ones() < n).then_some(valid);
+        out.set_column(f, Column { values, validity });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weir_record::{BatchBuilder, FlowRecord};
+
+    #[test]
+    fn take_and_concat_keep_rows_and_gaps() {
+        let mut b = BatchBuilder::default();
+        let mut rows = Vec::new();
+        for i in 0..100u64 {
+            let mut r = FlowRecord { first: i, proto: 6, packets: i, ..Default::default() };
+            r.src_as = (i % 3 == 0).then_some(i as u32);
+            r.src_addr = (i % 2 == 0).then_some(u128::from(i));
+            b.push(&r);
+            rows.push(r);
+        }
+        let batch = b.finish();
+        let mut sel = Bitmap::zeros(100);
+        for i in (0..100).filter(|i| i % 5 == 0) {
+            sel.set(i, true);
+        }
+        let t = take(&batch, &sel);
+        let want: Vec<FlowRecord> = rows.iter().step_by(5).cloned().collect();
+        assert_eq!(t.records(), want);
+        let mut odd = Bitmap::zeros(100);
+        odd.set(1, true);
+        let o = take(&batch, &odd);
+        assert!(o.column(Field::SrcAs).is_none(), "row 1 has no AS");
+        let c = concat(&[t.clone(), o.clone(), t.clone()]);
+        let mut all = want.clone();
+        all.extend(o.records());
+        all.extend(want);
+        assert_eq!(c.records(), all);
     }
 }

@@ -8,7 +8,7 @@
 //! reading its mapping), and only empty directories below the root are
 //! removed. A bookkeeping file (`<root>/.weir-expire`) remembers each
 //! directory's modification time and contents, so a run re-reads only the
-//! directories that changed since the last one.
+//! root and the directories that changed since the last one.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -281,8 +281,9 @@ fn walk(
         Err(e) => return Err(ProfileError::io(&dir, "stat", e)),
     };
     let mt = mtime(&meta);
+    // The root is always read: the bookkeeping file itself lives there.
     let entry = match old.get(rel) {
-        Some(d) if d.mtime == mt => d.clone(),
+        Some(d) if d.mtime == mt && !rel.is_empty() => d.clone(),
         _ => {
             *read += 1;
             let mut d = DirEntry { mtime: mt, ..Default::default() };

@@ -2,6 +2,8 @@
 //! (profiles build many channels over many blocks at once). rayon stays
 //! confined to this crate; callers get an ordered parallel map.
 
+use std::sync::Mutex;
+
 use rayon::prelude::*;
 
 use crate::error::QueryError;
@@ -43,16 +45,70 @@ impl ParPool {
         self.pool.install(|| items.par_iter().map(&f).collect())
     }
 
-    /// Like [`ParPool::map`], with a per-worker scratch value made by
-    /// `init` (e.g. a decode buffer) handed to `f` mutably.
-    pub fn map_with<T, S, R, I, F>(&self, items: &[T], init: I, f: F) -> Vec<R>
+    /// Like [`ParPool::map`], with a scratch value (e.g. a decode buffer)
+    /// handed to `f` mutably. Scratch values are taken from `scratch` and
+    /// put back after use, so they are made (by `init`) about once per
+    /// worker and reused across calls, not once per task rayon splits off.
+    pub fn map_with<T, S, R, I, F>(
+        &self,
+        items: &[T],
+        scratch: &Scratch<S>,
+        init: I,
+        f: F,
+    ) -> Vec<R>
     where
         T: Sync,
+        S: Send,
         R: Send,
         I: Fn() -> S + Sync + Send,
         F: Fn(&mut S, &T) -> R + Sync + Send,
     {
-        self.pool.install(|| items.par_iter().map_init(&init, |s, t| f(s, t)).collect())
+        self.pool.install(|| {
+            items
+                .par_iter()
+                .map_init(
+                    || Lease { value: scratch.take(), home: scratch },
+                    |lease, t| f(lease.value.get_or_insert_with(&init), t),
+                )
+                .collect()
+        })
+    }
+}
+
+/// Reusable scratch values for [`ParPool::map_with`].
+#[derive(Debug, Default)]
+pub struct Scratch<S> {
+    free: Mutex<Vec<S>>,
+}
+
+impl<S> Scratch<S> {
+    /// An empty set (values are made on first use).
+    pub fn new() -> Scratch<S> {
+        Scratch { free: Mutex::new(Vec::new()) }
+    }
+
+    fn take(&self) -> Option<S> {
+        self.free.lock().ok().and_then(|mut v| v.pop())
+    }
+
+    fn put(&self, s: S) {
+        if let Ok(mut v) = self.free.lock() {
+            v.push(s);
+        }
+    }
+}
+
+/// A scratch value on loan to one rayon task; returned on drop.
+struct Lease<'a, S> {
+    value: Option<S>,
+    home: &'a Scratch<S>,
+}
+
+impl<S> Drop for Lease<'_, S> {
+    fn drop(&mut self) {
+        if let Some(s) = self.value.take() {
+            self.home.put(s);
+        }
     }
 }
 
@@ -68,11 +124,21 @@ mod tests {
             assert_eq!(pool.threads(), n);
             let out = pool.map(&items, |x| x * 2);
             assert_eq!(out, items.iter().map(|x| x * 2).collect::<Vec<_>>());
-            let out = pool.map_with(&items, Vec::<u64>::new, |s, x| {
-                s.push(*x);
-                *x + 1
-            });
-            assert_eq!(out[999], 1000);
+            let scratch = Scratch::new();
+            let made = std::sync::atomic::AtomicUsize::new(0);
+            for _ in 0..3 {
+                let init = || {
+                    made.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    Vec::<u64>::new()
+                };
+                let out = pool.map_with(&items, &scratch, init, |s, x| {
+                    s.push(*x);
+                    *x + 1
+                });
+                assert_eq!(out[999], 1000);
+            }
+            let made = made.into_inner();
+            assert!(made <= n, "{made} scratch values for {n} threads");
         }
     }
 }
