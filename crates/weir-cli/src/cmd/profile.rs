@@ -463,6 +463,8 @@ fn update(store: &ProfileStore, a: &UpdateArgs, out: &mut dyn Write) -> anyhow::
                     code = crate::EXIT_FOUND_PROBLEMS;
                 }
             }
+            // Another update or build holds the profile: it does this work.
+            Err(weir_profile::ProfileError::Locked { .. }) if a.quiet => {}
             Err(e) => {
                 writeln!(out, "{}: {e}", p.name)?;
                 code = crate::EXIT_FOUND_PROBLEMS;
