@@ -97,10 +97,10 @@ struct Scan {
 
 impl Scan {
     fn merge(&mut self, o: Scan) {
-        self.passed += o.passed;
-        self.counters.flows += o.counters.flows;
-        self.counters.packets += o.counters.packets;
-        self.counters.bytes += o.counters.bytes;
+        self.passed = self.passed.saturating_add(o.passed);
+        self.counters.flows = self.counters.flows.saturating_add(o.counters.flows);
+        self.counters.packets = self.counters.packets.saturating_add(o.counters.packets);
+        self.counters.bytes = self.counters.bytes.saturating_add(o.counters.bytes);
         self.first = match (self.first, o.first) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -119,9 +119,9 @@ impl Scan {
         }
         let (lo, hi, packets, bytes, flows) =
             if n as usize == sel.len() { count_all(batch) } else { count_sel(batch, sel) };
-        self.counters.packets += packets;
-        self.counters.bytes += bytes;
-        self.counters.flows += flows;
+        self.counters.packets = self.counters.packets.saturating_add(packets);
+        self.counters.bytes = self.counters.bytes.saturating_add(bytes);
+        self.counters.flows = self.counters.flows.saturating_add(flows);
         self.passed += n;
         self.first = Some(self.first.map_or(lo, |f| f.min(lo)));
         self.last = self.last.max(hi);
@@ -129,9 +129,9 @@ impl Scan {
 
     fn count_record(&mut self, r: &FlowRecord) {
         self.passed += 1;
-        self.counters.packets += r.packets;
-        self.counters.bytes += r.bytes;
-        self.counters.flows += r.flows.unwrap_or(1);
+        self.counters.packets = self.counters.packets.saturating_add(r.packets);
+        self.counters.bytes = self.counters.bytes.saturating_add(r.bytes);
+        self.counters.flows = self.counters.flows.saturating_add(r.flows.unwrap_or(1));
         self.first = Some(self.first.map_or(r.first, |f| f.min(r.first)));
         self.last = self.last.max(r.last);
     }
@@ -142,9 +142,9 @@ fn count_all(batch: &FlowBatch) -> (u64, u64, u64, u64, u64) {
     let rows = batch.rows();
     let sum = |f: Field| -> u64 {
         match Col::of(batch, f) {
-            Col::U64(v, None) => v.iter().fold(0u64, |a, x| a.wrapping_add(*x)),
+            Col::U64(v, None) => v.iter().fold(0u64, |a, x| a.saturating_add(*x)),
             Col::Absent => 0,
-            c => (0..rows).map(|i| c.u64_or(i, 0)).fold(0u64, u64::wrapping_add),
+            c => (0..rows).map(|i| c.u64_or(i, 0)).fold(0u64, u64::saturating_add),
         }
     };
     let lo = match Col::of(batch, Field::First) {
@@ -157,7 +157,7 @@ fn count_all(batch: &FlowBatch) -> (u64, u64, u64, u64, u64) {
     };
     let flows = match Col::of(batch, Field::Flows) {
         Col::Absent => rows as u64,
-        c => (0..rows).map(|i| c.get(i).map_or(1, |v| v as u64)).fold(0u64, u64::wrapping_add),
+        c => (0..rows).map(|i| c.get(i).map_or(1, |v| v as u64)).fold(0u64, u64::saturating_add),
     };
     (lo, hi, sum(Field::Packets), sum(Field::Bytes), flows)
 }
@@ -173,9 +173,9 @@ fn count_sel(batch: &FlowBatch, sel: &Bitmap) -> (u64, u64, u64, u64, u64) {
     for i in sel.iter_ones() {
         lo = lo.min(first.u64_or(i, 0));
         hi = hi.max(last.u64_or(i, 0));
-        p = p.wrapping_add(packets.u64_or(i, 0));
-        b = b.wrapping_add(bytes.u64_or(i, 0));
-        f = f.wrapping_add(flows.get(i).map_or(1, |v| v as u64));
+        p = p.saturating_add(packets.u64_or(i, 0));
+        b = b.saturating_add(bytes.u64_or(i, 0));
+        f = f.saturating_add(flows.get(i).map_or(1, |v| v as u64));
     }
     (lo, hi, p, b, f)
 }
@@ -378,9 +378,10 @@ pub fn execute_with(
         let t = of.file.info().totals;
         if footer_only && plan.window.is_none_or(|w| w.covers(t.first_ms, t.last_ms)) {
             from_footers.passed += of.file.rows();
-            from_footers.counters.flows += t.all.flows;
-            from_footers.counters.packets += t.all.packets;
-            from_footers.counters.bytes += t.all.bytes;
+            from_footers.counters.flows = from_footers.counters.flows.saturating_add(t.all.flows);
+            from_footers.counters.packets =
+                from_footers.counters.packets.saturating_add(t.all.packets);
+            from_footers.counters.bytes = from_footers.counters.bytes.saturating_add(t.all.bytes);
             if t.all.flows > 0 {
                 from_footers.first =
                     Some(from_footers.first.map_or(t.first_ms, |f| f.min(t.first_ms)));
