@@ -2,6 +2,7 @@
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, bail};
@@ -93,9 +94,21 @@ pub fn run(args: &ImportArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
             b.update(ev.done as u64, ev.total as u64);
         }
     }));
+    // SIGINT/SIGTERM finish the files being imported and stop cleanly.
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop)).context("installing signal handler")?;
+    }
+    opts.cancel = Some(stop);
     let report = import(opts)?;
     if let Ok(mut b) = bar.lock() {
         b.finish();
+    }
+    for (src, what) in &report.warnings {
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("weir: {}: imported with a warning: {what}", src.display());
+        }
     }
     for (src, why) in &report.failed {
         #[allow(clippy::print_stderr)]
@@ -125,6 +138,9 @@ pub fn run(args: &ImportArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     }
     if !report.skipped.is_empty() {
         writeln!(out, "skipped {} files already imported", report.skipped.len())?;
+    }
+    if report.cancelled {
+        writeln!(out, "interrupted: the files not yet imported are left for the next run")?;
     }
     if !report.failed.is_empty() {
         writeln!(out, "failed {} files (see above)", report.failed.len())?;
