@@ -269,7 +269,10 @@ fn apply_flags(p: &mut Profile, f: &DefFlags) -> anyhow::Result<()> {
 fn add(store: &ProfileStore, a: &AddArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     let path = Path::new(&a.what);
     let p = if a.what.ends_with(".toml") || path.is_file() {
-        let mut p = Profile::load(path)?;
+        // Any file name: the profile is stored under its `name`.
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("{}: cannot read the definition", path.display()))?;
+        let mut p = Profile::from_toml(&text, path)?;
         apply_flags(&mut p, &a.def)?;
         p
     } else {
@@ -295,7 +298,11 @@ fn add(store: &ProfileStore, a: &AddArgs, out: &mut dyn Write) -> anyhow::Result
 
 fn modify(store: &ProfileStore, a: &ModifyArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     let mut p = match &a.file {
-        Some(f) => Profile::load(f)?,
+        Some(f) => {
+            let text = std::fs::read_to_string(f)
+                .with_context(|| format!("{}: cannot read the definition", f.display()))?;
+            Profile::from_toml(&text, f)?
+        }
         None => store.load(&a.name)?,
     };
     if p.name != a.name {
