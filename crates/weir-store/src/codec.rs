@@ -447,8 +447,9 @@ impl DictValue for u128 {
 /// never clears a table sized for the worst case.
 #[derive(Default)]
 struct DictBuilder<T> {
-    keys: Vec<T>,
-    slots: Vec<u32>,
+    /// (value, slot) entries; slot [`EMPTY`] marks a free entry. Value and
+    /// slot side by side: one cache line per probe.
+    table: Vec<(T, u32)>,
     mask: usize,
     values: Vec<T>,
     /// Values within 2^32 of the smallest, as `offset << 32 | slot`, and
@@ -468,10 +469,8 @@ impl<T: DictValue + Default> DictBuilder<T> {
     }
 
     fn resize_table(&mut self, size: usize) {
-        self.keys.clear();
-        self.keys.resize(size, T::default());
-        self.slots.clear();
-        self.slots.resize(size, EMPTY);
+        self.table.clear();
+        self.table.resize(size, (T::default(), EMPTY));
         self.mask = size - 1;
     }
 
@@ -482,11 +481,10 @@ impl<T: DictValue + Default> DictBuilder<T> {
         self.resize_table((self.mask + 1) * 2);
         for (slot, &v) in self.values.iter().enumerate() {
             let mut i = (v.hash() >> 32) as usize & self.mask;
-            while self.slots[i] != EMPTY {
+            while self.table[i].1 != EMPTY {
                 i = (i + 1) & self.mask;
             }
-            self.keys[i] = v;
-            self.slots[i] = slot as u32;
+            self.table[i] = (v, slot as u32);
         }
     }
 
@@ -495,21 +493,20 @@ impl<T: DictValue + Default> DictBuilder<T> {
     fn insert(&mut self, v: T, limit: usize) -> Option<u32> {
         let mut i = (v.hash() >> 32) as usize & self.mask;
         loop {
-            let slot = self.slots[i];
+            let (key, slot) = self.table[i];
             if slot == EMPTY {
                 if self.values.len() >= limit {
                     return None;
                 }
                 let slot = self.values.len() as u32;
-                self.keys[i] = v;
-                self.slots[i] = slot;
+                self.table[i] = (v, slot);
                 self.values.push(v);
                 if self.values.len() * 2 > self.mask {
                     self.grow();
                 }
                 return Some(slot);
             }
-            if self.keys[i] == v {
+            if key == v {
                 return Some(slot);
             }
             i = (i + 1) & self.mask;
