@@ -257,3 +257,30 @@ fn expiry_by_age_by_size_and_with_the_watermark() {
     assert!(!d.join("flows/2024").exists(), "empty directories removed");
     assert!(d.join("flows").is_dir(), "the root stays");
 }
+
+#[test]
+fn a_materialized_profile_is_updated_then_expired_by_its_own_limits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    history(d);
+    std::fs::write(
+        d.join("udp.toml"),
+        "name = 'udp'\nstart = '2024-03-04T06:00'\nstorage = 'materialized'\n\
+         [expire]\nmax_size = '1M'\n[[channel]]\nname = 'udp'\nfilter = 'proto udp'\n",
+    )
+    .unwrap();
+    ok(d, &["profile", "add", "udp.toml"]);
+    let out = ok(d, &["profile", "update", "--expire"]);
+    assert!(out.contains("udp: 24 new slots") && out.contains("udp: expired "), "{out}");
+    let listed = ok(d, &["expire", "profiles/udp/data", "-l"]);
+    let size: u64 = listed
+        .lines()
+        .find_map(|l| l.strip_prefix("Filesize:  "))
+        .and_then(|v| v.split(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    assert!(size <= 1 << 20, "{listed}");
+    // The profile's flows still answer queries (what is left of them).
+    let q = ok(d, &["query", "--profile", "udp", "-o", "null"]);
+    assert!(q.contains("Summary: total flows: "), "{q}");
+}

@@ -178,6 +178,10 @@ pub struct UpdateArgs {
     /// Print only what changed and errors (cron).
     #[arg(short = 'q', long)]
     pub quiet: bool,
+    /// Then expire each materialized profile's own files by its [expire]
+    /// limits (as `weir expire --profile NAME`).
+    #[arg(long)]
+    pub expire: bool,
     /// Worker threads (default: one per core).
     #[arg(short = 'W', value_name = "N")]
     pub threads: Option<usize>,
@@ -462,6 +466,9 @@ fn update(store: &ProfileStore, a: &UpdateArgs, out: &mut dyn Write) -> anyhow::
         let opts = BuildOptions { threads: a.threads, now_s: now, ..Default::default() };
         match build(store, p, &opts, &mut |_| {}) {
             Ok(rep) => {
+                if a.expire {
+                    code = code.max(expire_profile(store, p, now, a.quiet, out)?);
+                }
                 if !a.quiet || rep.slots > 0 {
                     let last = rep.last_slot.map_or("-".into(), fmt_time_s);
                     writeln!(out, "{}: {} new slots, last {last}", p.name, rep.slots)?;
@@ -479,6 +486,45 @@ fn update(store: &ProfileStore, a: &UpdateArgs, out: &mut dyn Write) -> anyhow::
         }
     }
     Ok(code)
+}
+
+/// Expires a materialized profile's files by its `[expire]` limits.
+fn expire_profile(
+    store: &ProfileStore,
+    p: &Profile,
+    now: i64,
+    quiet: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<u8> {
+    use weir_profile::expire::{ExpireOptions, Limits, expire, parse_age_s, parse_size};
+    let (Storage::Materialized, Some(r)) = (p.storage, &p.expire) else {
+        return Ok(crate::EXIT_OK);
+    };
+    let root = store.state_dir(&p.name)?.join("data");
+    if !root.is_dir() {
+        return Ok(crate::EXIT_OK);
+    }
+    let limits = Limits {
+        max_age_s: r.max_age.as_deref().map(parse_age_s).transpose().map_err(anyhow::Error::msg)?,
+        max_size: r.max_size.as_deref().map(parse_size).transpose().map_err(anyhow::Error::msg)?,
+        ..Default::default()
+    };
+    let rep = expire(&root, &ExpireOptions { limits, now_s: now, ..Default::default() })?;
+    if !rep.expired.is_empty() || !quiet {
+        writeln!(
+            out,
+            "{}: expired {} files ({} bytes), {} left",
+            p.name,
+            rep.expired.len(),
+            rep.expired_bytes,
+            rep.after.files
+        )?;
+    }
+    #[allow(clippy::print_stderr)]
+    for e in &rep.errors {
+        eprintln!("weir: {e}");
+    }
+    Ok(if rep.errors.is_empty() { crate::EXIT_OK } else { crate::EXIT_FOUND_PROBLEMS })
 }
 
 /// `weir query --profile P [--channel C] [FILTER]`: the files to read and
