@@ -392,19 +392,37 @@ impl AggTable {
     /// Merges a table covering later rows (file order) into this one,
     /// partition by partition in parallel.
     pub fn merge(&mut self, other: AggTable) {
+        self.absorb(vec![other]);
+    }
+
+    /// Merges tables covering later rows, in their order, into this one:
+    /// every partition by one task, in parallel (the blocks of a window are
+    /// pre-aggregated on their own, then absorbed here).
+    pub fn absorb(&mut self, others: Vec<AggTable>) {
         let shape = &self.shape;
         let w = shape.width;
-        self.parts.par_iter_mut().zip(other.parts.into_par_iter()).for_each(|(a, b)| {
-            if a.accs.is_empty() {
-                *a = b;
-                return;
+        let mut columns: Vec<Vec<Part>> =
+            (0..PARTS).map(|_| Vec::with_capacity(others.len())).collect();
+        for o in others {
+            for (col, part) in columns.iter_mut().zip(o.parts) {
+                if !part.accs.is_empty() {
+                    col.push(part);
+                }
             }
+        }
+        self.parts.par_iter_mut().zip(columns.into_par_iter()).for_each(|(a, bs)| {
             let mut rkey = vec![0u128; w];
-            for i in 0..b.accs.len() {
-                let key = &b.keys[i * w..(i + 1) * w];
-                let present = b.present[i];
-                let rp = shape.reverse(key, present, &mut rkey);
-                Self::add_in(shape, a, b.hashes[i], key, &rkey, present, rp, &b.accs[i]);
+            for b in bs {
+                if a.accs.is_empty() {
+                    *a = b;
+                    continue;
+                }
+                for i in 0..b.accs.len() {
+                    let key = &b.keys[i * w..(i + 1) * w];
+                    let present = b.present[i];
+                    let rp = shape.reverse(key, present, &mut rkey);
+                    Self::add_in(shape, a, b.hashes[i], key, &rkey, present, rp, &b.accs[i]);
+                }
             }
         });
     }

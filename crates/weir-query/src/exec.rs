@@ -436,42 +436,39 @@ pub fn execute_with(
             // listing needs every record; bidirectional tables stay whole).
             let spill = SpillSet::new(opts.spill_dir.clone());
             let can_spill = order.is_some() && top.is_some_and(|n| n > 0) && bidir.is_none();
-            let per_worker = (opts.memory_budget / threads.max(1)).max(1);
             let enforce = |t: &mut AggTable| -> Result<(), QueryError> {
-                if can_spill && t.memory() > per_worker && !t.is_empty() {
+                if can_spill && t.memory() > opts.memory_budget && !t.is_empty() {
                     t.spill_into(&spill)?;
                 }
                 Ok(())
             };
-            type Work = Result<(Scan, AggTable), QueryError>;
-            let new_work = || -> Work { Ok((Scan::default(), AggTable::new(keys, *bidir))) };
-            let work: Work = pool.install(|| {
-                units
-                    .par_iter()
-                    .fold(
-                        || (new_work(), ChunkReader::new()),
-                        |(w, mut reader): (Work, ChunkReader), u| {
-                            let Ok((mut scan, mut table)) = w else { return (w, reader) };
-                            if let Some((batch, sel)) = ctx.scan(*u, &mut reader, &mut scan) {
-                                scan.count(&batch, &sel);
-                                table.add_batch(&batch, &sel, u.ord_base);
-                                if let Err(e) = enforce(&mut table) {
-                                    return (Err(e), reader);
-                                }
+            // Window by window: every block is aggregated on its own in
+            // parallel, then the window's tables are absorbed partition by
+            // partition in parallel (no table is built twice).
+            let mut scan = Scan::default();
+            let mut table = AggTable::new(keys, *bidir);
+            for w in units.chunks((threads * 4).max(4)) {
+                let locals: Vec<(Scan, AggTable)> = pool.install(|| {
+                    w.par_iter()
+                        .map_init(ChunkReader::new, |reader, u| {
+                            let mut s = Scan::default();
+                            let mut t = AggTable::new(keys, *bidir);
+                            if let Some((batch, sel)) = ctx.scan(*u, reader, &mut s) {
+                                s.count(&batch, &sel);
+                                t.add_batch(&batch, &sel, u.ord_base);
                             }
-                            (Ok((scan, table)), reader)
-                        },
-                    )
-                    .map(|(w, _)| w)
-                    .reduce(new_work, |a, b| {
-                        let ((mut s1, mut t1), (s2, t2)) = (a?, b?);
-                        s1.merge(s2);
-                        t1.merge(t2);
-                        enforce(&mut t1)?;
-                        Ok((s1, t1))
-                    })
-            });
-            let (scan, table) = work?;
+                            (s, t)
+                        })
+                        .collect()
+                });
+                let mut tables = Vec::with_capacity(locals.len());
+                for (s, t) in locals {
+                    scan.merge(s);
+                    tables.push(t);
+                }
+                pool.install(|| table.absorb(tables));
+                enforce(&mut table)?;
+            }
             let print = sink_cols.is_some();
             if spill.used()
                 && let Some(o) = order
