@@ -160,7 +160,7 @@ fn zone_of(column: &Column) -> Option<ZoneMap> {
 
 /// Smallest and largest value, four independent lanes at a time.
 #[inline]
-fn min_max<T: Copy + Ord>(v: &[T]) -> Option<(T, T)> {
+pub(crate) fn min_max<T: Copy + Ord>(v: &[T]) -> Option<(T, T)> {
     let &first = v.first()?;
     let mut lo = [first; 4];
     let mut hi = [first; 4];
