@@ -257,9 +257,9 @@ pub fn build(
         let mut blocks = 0;
         while i < slot_list.len() && (round.is_empty() || blocks < budget) {
             let (s, paths) = &slot_list[i];
-            let opened = pool.map(paths, |p| SlotFile::open(p));
+            // Opening reads a footer: cheaper in line than as a parallel task.
             let mut files = Vec::new();
-            for f in opened {
+            for f in paths.iter().map(SlotFile::open) {
                 match f {
                     Ok(f) => {
                         blocks += f.blocks().len();
