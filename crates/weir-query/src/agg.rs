@@ -389,12 +389,6 @@ impl AggTable {
         Self::add_in(&self.shape, part, hash, &key, &self.scratch_rev, present, rp, &acc);
     }
 
-    /// Merges a table covering later rows (file order) into this one,
-    /// partition by partition in parallel.
-    pub fn merge(&mut self, other: AggTable) {
-        self.absorb(vec![other]);
-    }
-
     /// Merges tables covering later rows, in their order, into this one:
     /// every partition by one task, in parallel (the blocks of a window are
     /// pre-aggregated on their own, then absorbed here).

@@ -18,7 +18,7 @@ use crate::model::{
 };
 use crate::order::{TopN, counters_value, order_value, rank};
 use crate::spill::SpillSet;
-use crate::stats::{ElemAcc, Spill, finish_in_memory, tables};
+use crate::stats::{ElemAcc, Spill, StatMap, finish_in_memory, tables};
 
 /// Default memory budget of the aggregation and statistic maps (1 GiB).
 pub const DEFAULT_MEMORY_BUDGET: usize = 1 << 30;
@@ -834,19 +834,19 @@ fn run_stats(
         specs.iter().filter_map(|s| s.element.map(|e| (e, s.per_proto))).collect();
     let want_records = specs.iter().any(|s| s.element.is_none());
     let spills: Vec<Spill> = elements.iter().map(|_| Spill::new(opts.spill_dir.clone())).collect();
-    let per_worker = (opts.memory_budget / threads.max(1)).max(1);
+    let budget = opts.memory_budget.max(1);
     let new_work = || StatsWork {
         scan: Scan::default(),
         elems: elements.iter().map(|_| ElemAcc::new()).collect(),
         records: want_records.then(|| AggTable::new(record_keys, None)),
     };
     let rec_spill = SpillSet::new(opts.spill_dir.clone());
-    // Spills the biggest maps of a worker until it is within its budget.
+    // Spills the biggest maps until they are within the budget.
     let enforce = |w: &mut StatsWork| -> Result<(), QueryError> {
         loop {
             let rec = w.records.as_ref().map_or(0, AggTable::memory);
             let used: usize = w.elems.iter().map(|e| e.map.memory()).sum::<usize>() + rec;
-            if used <= per_worker {
+            if used <= budget {
                 return Ok(());
             }
             let big = w.elems.iter().enumerate().max_by_key(|(_, e)| e.map.memory());
@@ -862,46 +862,47 @@ fn run_stats(
             }
         }
     };
-    let result: Result<StatsWork, QueryError> = pool.install(|| {
-        units
-            .par_iter()
-            .fold(
-                || (Ok(new_work()), ChunkReader::new()),
-                |(w, mut reader): (Result<StatsWork, QueryError>, ChunkReader), u| {
-                    let Ok(mut w) = w else { return (w, reader) };
-                    if let Some((batch, sel)) = ctx.scan(*u, &mut reader, &mut w.scan) {
-                        w.scan.count(&batch, &sel);
-                        for (acc, (el, pp)) in w.elems.iter_mut().zip(&elements) {
+    // Window by window: every block is counted on its own in parallel, then
+    // the window's maps are absorbed partition by partition in parallel.
+    let mut main = new_work();
+    for w in units.chunks((threads * 4).max(4)) {
+        let locals: Vec<StatsWork> = pool.install(|| {
+            w.par_iter()
+                .map_init(ChunkReader::new, |reader, u| {
+                    let mut lw = new_work();
+                    if let Some((batch, sel)) = ctx.scan(*u, reader, &mut lw.scan) {
+                        lw.scan.count(&batch, &sel);
+                        for (acc, (el, pp)) in lw.elems.iter_mut().zip(&elements) {
                             acc.add_batch(el, *pp, &batch, &sel);
                         }
-                        if let Some(t) = &mut w.records {
+                        if let Some(t) = &mut lw.records {
                             t.add_batch(&batch, &sel, u.ord_base);
                         }
-                        if let Err(e) = enforce(&mut w) {
-                            return (Err(e), reader);
-                        }
                     }
-                    (Ok(w), reader)
-                },
-            )
-            .map(|(w, _)| w)
-            .reduce(
-                || Ok(new_work()),
-                |a, b| {
-                    let (mut a, b) = (a?, b?);
-                    a.scan.merge(b.scan);
-                    for (x, y) in a.elems.iter_mut().zip(b.elems) {
-                        x.merge(y);
-                    }
-                    if let (Some(x), Some(y)) = (&mut a.records, b.records) {
-                        x.merge(y);
-                    }
-                    enforce(&mut a)?;
-                    Ok(a)
-                },
-            )
-    });
-    let work = result?;
+                    lw
+                })
+                .collect()
+        });
+        let mut maps: Vec<Vec<StatMap>> = elements.iter().map(|_| Vec::new()).collect();
+        let mut tables = Vec::new();
+        for lw in locals {
+            main.scan.merge(lw.scan);
+            for (m, e) in maps.iter_mut().zip(lw.elems) {
+                m.push(e.map);
+            }
+            tables.extend(lw.records);
+        }
+        pool.install(|| {
+            for (acc, m) in main.elems.iter_mut().zip(maps) {
+                acc.map.absorb(m);
+            }
+            if let Some(t) = &mut main.records {
+                t.absorb(tables);
+            }
+        });
+        enforce(&mut main)?;
+    }
+    let work = main;
     let mut spilled = 0;
     let topn = (top > 0).then_some(top);
     let mut elems = work.elems.into_iter();

@@ -112,16 +112,28 @@ impl StatMap {
         add_to(&mut self.parts[part_of(h)], h, e);
     }
 
-    /// Merges another map, partition by partition in parallel.
-    pub fn merge(&mut self, other: StatMap) {
-        self.parts.par_iter_mut().zip(other.parts.into_par_iter()).for_each(|(a, b)| {
-            if a.is_empty() {
-                *a = b;
-                return;
+    /// Merges maps of later rows into this one, every partition by one
+    /// task, in parallel.
+    pub fn absorb(&mut self, others: Vec<StatMap>) {
+        let mut columns: Vec<Vec<HashTable<StatEntry>>> =
+            (0..PARTS).map(|_| Vec::with_capacity(others.len())).collect();
+        for o in others {
+            for (col, t) in columns.iter_mut().zip(o.parts) {
+                if !t.is_empty() {
+                    col.push(t);
+                }
             }
-            a.reserve(b.len() / 2, StatEntry::hash);
-            for e in b {
-                add_to(a, e.hash(), e);
+        }
+        self.parts.par_iter_mut().zip(columns.into_par_iter()).for_each(|(a, bs)| {
+            for b in bs {
+                if a.is_empty() {
+                    *a = b;
+                    continue;
+                }
+                a.reserve(b.len() / 2, StatEntry::hash);
+                for e in b {
+                    add_to(a, e.hash(), e);
+                }
             }
         });
     }
@@ -154,10 +166,6 @@ pub(crate) struct ElemAcc {
 impl ElemAcc {
     pub fn new() -> ElemAcc {
         ElemAcc { map: StatMap::default() }
-    }
-
-    pub fn merge(&mut self, o: ElemAcc) {
-        self.map.merge(o.map);
     }
 
     /// Counts the rows of `batch` set in `sel`.
