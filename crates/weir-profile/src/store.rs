@@ -220,3 +220,27 @@ impl Drop for Lock {
         let _ = fs::remove_file(&self.path);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_live_lock_is_respected_and_a_stale_one_taken_over() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = ProfileStore::new(tmp.path(), tmp.path().join("flows"));
+        fs::create_dir_all(tmp.path().join("p")).unwrap();
+        let lock = tmp.path().join("p/.lock");
+        fs::write(&lock, "1").unwrap(); // init: alive
+        match store.lock("p") {
+            Err(ProfileError::Locked { pid: 1, .. }) => {}
+            other => panic!("{other:?}"),
+        }
+        fs::write(&lock, "4194999").unwrap(); // above pid_max: gone
+        let held = store.lock("p").unwrap();
+        assert_eq!(fs::read_to_string(&lock).unwrap(), std::process::id().to_string());
+        drop(held);
+        assert!(!lock.exists());
+        assert!(store.lock("../p").is_err());
+    }
+}
