@@ -72,6 +72,12 @@ pub enum Command {
     /// Graph a profile's channels (PNG or SVG): stacked areas, flows/s,
     /// packets/s or bits/s, per protocol.
     Graph(cmd::graph::GraphArgs),
+    /// Packet captures into flows in slot files (nfpcapd -r): pcap/pcapng,
+    /// gzip, active/inactive timeouts, snapshot flows.
+    Pcap(cmd::pcap::PcapArgs),
+    /// The packet headers in sFlow samples as a pcap stream for tcpdump,
+    /// tshark and Wireshark (sflowtool -t).
+    Sflow2pcap(cmd::sflow2pcap::Sflow2pcapArgs),
 }
 
 /// Runs `weir` with `args` (including the program name), writing to `out`.
@@ -108,6 +114,8 @@ where
         Command::Profile(a) => cmd::profile::run(&a, out),
         Command::Expire(a) => cmd::expire::run(&a, out),
         Command::Graph(a) => cmd::graph::run(&a, out),
+        Command::Pcap(a) => cmd::pcap::run(&a, out),
+        Command::Sflow2pcap(a) => cmd::sflow2pcap::run(&a, out),
     }
 }
 

@@ -1,0 +1,319 @@
+//! sFlow v5 sampled packet headers, for `weir sflow2pcap`.
+//!
+//! [`sampled_headers`] walks one sFlow v5 datagram (XDR: the header, then
+//! samples, each a list of records) and hands every *raw packet header*
+//! record (format 1) of flow samples (format 1), expanded flow samples
+//! (format 3) and discarded-packet samples (format 5) to a callback.
+//! Everything else — counter samples, extended records — is skipped by its
+//! length. [`to_ethernet`] turns a header into an Ethernet frame for a pcap
+//! of link type 1: Ethernet headers as they are, bare IPv4/IPv6 headers
+//! (header protocols 11 and 12) behind a synthetic Ethernet header.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// One raw packet header record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SampledHeader<'a> {
+    /// The agent address of the datagram.
+    pub agent: IpAddr,
+    /// Sub-agent id.
+    pub sub_agent: u32,
+    /// Sample format (1 flow, 3 expanded flow, 5 discard).
+    pub sample_format: u32,
+    /// Sampling rate of the sample (0 for discards).
+    pub sampling_rate: u32,
+    /// Header protocol (1 Ethernet, 11 IPv4, 12 IPv6, ...).
+    pub protocol: u32,
+    /// Length of the packet on the wire (`frame_length`).
+    pub frame_length: u32,
+    /// Bytes removed from the packet before sampling (e.g. the FCS).
+    pub stripped: u32,
+    /// The sampled header bytes.
+    pub header: &'a [u8],
+}
+
+impl SampledHeader<'_> {
+    /// The packet's length as pcap's `orig_len`: `frame_length - stripped`,
+    /// never less than the captured header.
+    pub fn orig_len(&self) -> u32 {
+        self.frame_length.saturating_sub(self.stripped).max(self.header.len() as u32)
+    }
+}
+
+/// What one datagram held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WalkStats {
+    /// Samples of any kind.
+    pub samples: u64,
+    /// Flow, expanded flow and discard samples.
+    pub packet_samples: u64,
+    /// Raw packet header records handed to the callback.
+    pub headers: u64,
+}
+
+/// Why a datagram could not be walked to its end (everything before the
+/// problem was still handed over).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WalkError {
+    /// Byte offset in the datagram.
+    pub offset: usize,
+    /// What is wrong.
+    pub what: &'static str,
+}
+
+impl std::fmt::Display for WalkError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "offset {}: {}", self.offset, self.what)
+    }
+}
+
+impl std::error::Error for WalkError {}
+
+struct Rd<'a> {
+    b: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Rd<'a> {
+    fn u32(&mut self, what: &'static str) -> Result<u32, WalkError> {
+        let s = self.bytes(4, what)?;
+        Ok(u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
+    }
+    fn bytes(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], WalkError> {
+        let s = self
+            .b
+            .get(self.at..)
+            .and_then(|r| r.get(..n))
+            .ok_or(WalkError { offset: self.at, what })?;
+        self.at += n;
+        Ok(s)
+    }
+}
+
+/// Most samples and records walked in one datagram (a datagram of 64 KiB
+/// cannot hold more than this many 8-byte sample headers anyway).
+const MAX_ITEMS: u32 = 8192;
+
+/// Walks one sFlow v5 datagram; see the module docs.
+pub fn sampled_headers<'a>(
+    datagram: &'a [u8],
+    mut f: impl FnMut(&SampledHeader<'a>),
+) -> Result<WalkStats, WalkError> {
+    let mut st = WalkStats::default();
+    let mut r = Rd { b: datagram, at: 0 };
+    let version = r.u32("datagram header")?;
+    if version != 5 {
+        return Err(WalkError { offset: 0, what: "not sFlow version 5" });
+    }
+    let agent = match r.u32("agent address type")? {
+        1 => {
+            let s = r.bytes(4, "agent address")?;
+            IpAddr::V4(Ipv4Addr::new(s[0], s[1], s[2], s[3]))
+        }
+        2 => {
+            let mut a = [0u8; 16];
+            a.copy_from_slice(r.bytes(16, "agent address")?);
+            IpAddr::V6(Ipv6Addr::from(a))
+        }
+        _ => return Err(WalkError { offset: 4, what: "unknown agent address type" }),
+    };
+    let sub_agent = r.u32("sub-agent id")?;
+    r.bytes(8, "sequence number and uptime")?;
+    let n = r.u32("sample count")?;
+    for _ in 0..n.min(MAX_ITEMS) {
+        let tag = r.u32("sample tag")?;
+        let len = r.u32("sample length")? as usize;
+        let body_at = r.at;
+        let body = r.bytes(len, "sample runs past the datagram")?;
+        st.samples += 1;
+        let (enterprise, format) = (tag >> 12, tag & 0xfff);
+        if enterprise != 0 || !matches!(format, 1 | 3 | 5) {
+            continue;
+        }
+        st.packet_samples += 1;
+        let mut s = Rd { b: body, at: 0 };
+        let fixed = |e: &'static str| WalkError { offset: body_at, what: e };
+        // Skip to the record count; take the sampling rate on the way.
+        let rate = match format {
+            1 => {
+                let b = s.bytes(28, "flow sample").map_err(|_| fixed("flow sample cut short"))?;
+                u32::from_be_bytes([b[8], b[9], b[10], b[11]])
+            }
+            3 => {
+                let b = s
+                    .bytes(40, "expanded flow sample")
+                    .map_err(|_| fixed("expanded flow sample cut short"))?;
+                u32::from_be_bytes([b[12], b[13], b[14], b[15]])
+            }
+            _ => {
+                // Discard: sequence, expanded source id (2 words), drops,
+                // input, output, reason.
+                s.bytes(28, "discard sample").map_err(|_| fixed("discard sample cut short"))?;
+                0
+            }
+        };
+        let records = s.u32("record count").map_err(|_| fixed("record count missing"))?;
+        for _ in 0..records.min(MAX_ITEMS) {
+            let rel = |e: WalkError| WalkError { offset: body_at + e.offset, what: e.what };
+            let rtag = s.u32("record tag").map_err(rel)?;
+            let rlen = s.u32("record length").map_err(rel)? as usize;
+            let rec_at = s.at;
+            let rec = s.bytes(rlen, "record runs past its sample").map_err(rel)?;
+            if rtag != 1 {
+                continue;
+            }
+            let mut h = Rd { b: rec, at: 0 };
+            let at = body_at + rec_at;
+            let bad = |what| WalkError { offset: at, what };
+            let protocol = h.u32("").map_err(|_| bad("raw header record cut short"))?;
+            let frame_length = h.u32("").map_err(|_| bad("raw header record cut short"))?;
+            let stripped = h.u32("").map_err(|_| bad("raw header record cut short"))?;
+            let hlen = h.u32("").map_err(|_| bad("raw header record cut short"))? as usize;
+            let header =
+                h.bytes(hlen, "").map_err(|_| bad("sampled header runs past its record"))?;
+            st.headers += 1;
+            f(&SampledHeader {
+                agent,
+                sub_agent,
+                sample_format: format,
+                sampling_rate: rate,
+                protocol,
+                frame_length,
+                stripped,
+                header,
+            });
+        }
+    }
+    Ok(st)
+}
+
+/// The header as an Ethernet frame into `buf`: `Some(frame)` for header
+/// protocols 1 (Ethernet, as is), 11 (IPv4) and 12 (IPv6) (behind a
+/// synthetic Ethernet header with zero MACs), `None` for other protocols
+/// (802.11, PPP, ...). Also returns the original length on the wire of
+/// that frame.
+pub fn to_ethernet<'b>(h: &SampledHeader<'_>, buf: &'b mut Vec<u8>) -> Option<(&'b [u8], u32)> {
+    buf.clear();
+    let ethertype: u16 = match h.protocol {
+        1 => {
+            buf.extend_from_slice(h.header);
+            return Some((buf, h.orig_len()));
+        }
+        11 => 0x0800,
+        12 => 0x86dd,
+        _ => return None,
+    };
+    buf.extend_from_slice(&[0u8; 12]);
+    buf.extend_from_slice(&ethertype.to_be_bytes());
+    buf.extend_from_slice(h.header);
+    Some((buf, h.orig_len().saturating_add(14)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn be(v: u32) -> [u8; 4] {
+        v.to_be_bytes()
+    }
+
+    /// A datagram with a counter sample, a flow sample holding an
+    /// extended record and a raw header, and an expanded flow sample
+    /// holding an IPv4 header.
+    fn datagram() -> Vec<u8> {
+        let mut d = Vec::new();
+        for v in [5, 1] {
+            d.extend(be(v));
+        }
+        d.extend([192, 0, 2, 1]);
+        for v in [7, 100, 5000, 3] {
+            d.extend(be(v));
+        }
+        // counters sample (format 2), 8 bytes of body
+        d.extend(be(2));
+        d.extend(be(8));
+        d.extend([0u8; 8]);
+        // flow sample
+        let mut fs = Vec::new();
+        for v in [1, 5, 512, 1000, 0, 3, 4, 2] {
+            fs.extend(be(v));
+        }
+        fs.extend(be(1001)); // extended switch
+        fs.extend(be(16));
+        fs.extend([0u8; 16]);
+        let hdr = [0xabu8; 18];
+        fs.extend(be(1));
+        fs.extend(be(16 + 20));
+        for v in [1, 1518, 4, 18] {
+            fs.extend(be(v));
+        }
+        fs.extend(hdr);
+        fs.extend([0, 0]);
+        d.extend(be(1));
+        d.extend(be(fs.len() as u32));
+        d.extend(fs);
+        // expanded flow sample, IPv4 header protocol
+        let mut es = Vec::new();
+        for v in [2, 0, 9, 64, 100, 0, 0, 1, 0, 2, 1] {
+            es.extend(be(v));
+        }
+        es.extend(be(1));
+        es.extend(be(16 + 20));
+        for v in [11, 60, 0, 20] {
+            es.extend(be(v));
+        }
+        es.extend([0x45; 20]);
+        d.extend(be(3));
+        d.extend(be(es.len() as u32));
+        d.extend(es);
+        d
+    }
+
+    #[test]
+    fn walks_flow_and_expanded_samples() {
+        let d = datagram();
+        let mut seen = Vec::new();
+        let st = sampled_headers(&d, |h| {
+            seen.push((h.protocol, h.sampling_rate, h.header.len(), h.orig_len()))
+        })
+        .unwrap();
+        assert_eq!((st.samples, st.packet_samples, st.headers), (3, 2, 2));
+        assert_eq!(seen, vec![(1, 512, 18, 1514), (11, 64, 20, 60)]);
+        let mut buf = Vec::new();
+        let mut hs = Vec::new();
+        sampled_headers(&d, |h| {
+            hs.push((h.protocol, h.header.to_vec(), h.frame_length, h.stripped))
+        })
+        .unwrap();
+        let h = SampledHeader {
+            agent: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            sub_agent: 0,
+            sample_format: 1,
+            sampling_rate: 1,
+            protocol: 11,
+            frame_length: 60,
+            stripped: 0,
+            header: &hs[1].1,
+        };
+        let (frame, orig) = to_ethernet(&h, &mut buf).unwrap();
+        assert_eq!((frame.len(), &frame[12..14], orig), (34, &[8u8, 0][..], 74));
+        assert!(to_ethernet(&SampledHeader { protocol: 2, ..h }, &mut buf).is_none());
+    }
+
+    #[test]
+    fn truncations_are_errors_not_panics() {
+        let d = datagram();
+        for n in 0..d.len() {
+            let mut count = 0;
+            let r = sampled_headers(&d[..n], |_| count += 1);
+            assert!(r.is_err() || count <= 2, "cut at {n}");
+        }
+        let mut bad = d.clone();
+        bad[3] = 4;
+        assert!(sampled_headers(&bad, |_| {}).is_err());
+        // An absurd sample count is bounded.
+        let mut big = d[..28].to_vec();
+        big[24..28].copy_from_slice(&be(u32::MAX));
+        assert!(sampled_headers(&big, |_| {}).is_err());
+    }
+}
