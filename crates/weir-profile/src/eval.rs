@@ -83,22 +83,43 @@ impl ChannelSet {
         if active.is_empty() {
             return Ok(out);
         }
-        let mut fields: Vec<Field> = COUNT_FIELDS.to_vec();
+        // The filters' columns first; the counters' columns only when some
+        // channel matched (as a query decodes its output columns).
+        let mut fields: Vec<Field> = Vec::new();
         for &i in &active {
             fields.extend_from_slice(self.channels[i].compiled.fields());
         }
         fields.sort_unstable();
         fields.dedup();
-        let batch = block.read(&fields, reader)?;
-        let mut full: Option<FlowBatch> = None;
-        let mut sel = Bitmap::zeros(batch.rows());
+        let mut batch = block.read(&fields, reader)?;
+        let rows = block.rows();
+        let mut hits: Vec<(usize, Bitmap)> = Vec::with_capacity(active.len());
         for i in active {
             let ch = &self.channels[i];
-            if ch.any {
-                sel = Bitmap::ones(batch.rows());
+            let sel = if ch.any {
+                Bitmap::ones(rows)
             } else {
+                let mut sel = Bitmap::zeros(rows);
                 ch.compiled.eval(&batch, ident, &mut sel);
+                sel
+            };
+            if sel.count_ones() > 0 {
+                hits.push((i, sel));
             }
+        }
+        if hits.is_empty() {
+            return Ok(out);
+        }
+        let missing: Vec<Field> =
+            COUNT_FIELDS.iter().copied().filter(|f| !fields.contains(f)).collect();
+        let mut extra = block.read(&missing, reader)?;
+        for f in missing {
+            if let Some(c) = extra.take_column(f) {
+                batch.set_column(f, c);
+            }
+        }
+        let mut full: Option<FlowBatch> = None;
+        for (i, sel) in hits {
             if count(&batch, &sel, &mut out.totals[i]) && want_rows {
                 if full.is_none() {
                     full = Some(block.read_all(reader)?);
