@@ -2,6 +2,8 @@
 //! modes.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use rayon::prelude::*;
@@ -40,12 +42,24 @@ pub struct ExecOptions {
     pub memory_budget: usize,
     /// Where spill files go (`None` = the system's temporary directory).
     pub spill_dir: Option<PathBuf>,
+    /// Live progress, for a progress bar drawn by another thread.
+    pub progress: Option<Arc<ScanProgress>>,
 }
 
 impl Default for ExecOptions {
     fn default() -> Self {
-        ExecOptions { memory_budget: DEFAULT_MEMORY_BUDGET, spill_dir: None }
+        ExecOptions { memory_budget: DEFAULT_MEMORY_BUDGET, spill_dir: None, progress: None }
     }
+}
+
+/// How far a scan is: blocks planned (known once the footers are read) and
+/// blocks done. Updated with relaxed atomics; read from any thread.
+#[derive(Debug, Default)]
+pub struct ScanProgress {
+    /// Blocks the scan will look at (0 until planning is done).
+    pub planned: AtomicU64,
+    /// Blocks looked at so far.
+    pub done: AtomicU64,
 }
 
 /// What a query did, besides what it handed to the sink.
@@ -190,6 +204,8 @@ struct Ctx<'a> {
     filter_fields: Vec<Field>,
     /// Columns decoded for matching rows (output, ordering, summary).
     out_fields: Vec<Field>,
+    /// Blocks done, for progress bars.
+    progress: Option<&'a ScanProgress>,
 }
 
 /// The columns the summary needs.
@@ -215,6 +231,9 @@ impl Ctx<'_> {
         // The batch owns its values: the block's mapped pages can leave the
         // resident set, so a scan's memory does not grow with file size.
         self.files[u.file].file.release_block(u.block);
+        if let Some(p) = self.progress {
+            p.done.fetch_add(1, Ordering::Relaxed);
+        }
         r
     }
 
@@ -425,7 +444,11 @@ pub fn execute_with(
         window: plan.window,
         filter_fields: plan.filter.fields(),
         out_fields: dedup(out_fields),
+        progress: opts.progress.as_deref(),
     };
+    if let Some(p) = ctx.progress {
+        p.planned.store(units.len() as u64, Ordering::Relaxed);
+    }
 
     let scan = match &plan.mode {
         Mode::List { limit, order, top } => {

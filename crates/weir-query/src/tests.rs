@@ -600,7 +600,7 @@ fn spilling_gives_the_same_top_n() {
     for budget in [DEFAULT_MEMORY_BUDGET, 16 * 1024, 1] {
         for threads in [1, 3] {
             let mut sink = Rec::all();
-            let opts = ExecOptions { memory_budget: budget, spill_dir: None };
+            let opts = ExecOptions { memory_budget: budget, ..Default::default() };
             let rep = execute_with(
                 &plan(&d.files, "any", stats_mode(&specs, 10), threads),
                 &mut sink,
@@ -895,7 +895,7 @@ fn post_filter_on_statistics_and_record_spill_with_post() {
             top: 0,
             post: Some(post.clone()),
         };
-        let opts = ExecOptions { memory_budget: budget, spill_dir: None };
+        let opts = ExecOptions { memory_budget: budget, ..Default::default() };
         execute_with(&plan(&d.files, "proto tcp", mode, 2), &mut sink, &opts).unwrap();
         let t = &sink.tables()[0];
         assert!(!t.rows.is_empty());
@@ -928,7 +928,7 @@ fn aggregation_top_n_spills_with_the_same_answer() {
                 top: Some(15),
                 post: Some(Filter::parse("packets > 2").unwrap()),
             };
-            let opts = ExecOptions { memory_budget: budget, spill_dir: None };
+            let opts = ExecOptions { memory_budget: budget, ..Default::default() };
             let rep =
                 execute_with(&plan(&d.files, "any", mode, threads), &mut sink, &opts).unwrap();
             assert_eq!(rep.spilled_entries > 0, budget == 1);

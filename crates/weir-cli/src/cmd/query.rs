@@ -5,19 +5,23 @@
 //! only turns them into a [`weir_query::QueryPlan`] and a
 //! [`weir_print::Printer`]; the engine and the printers do the work.
 
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, bail};
 use clap::Args;
 use weir_filter::{Filter, FilterError};
 use weir_print::{Format, PrintOptions, Printer, TimeZoneSetting};
 use weir_query::{
-    AggKey, Bidir, ExecOptions, InputSpec, Mode, QueryError, QueryPlan, SlotFileSink, TimeWindow,
-    execute_with,
+    AggKey, Bidir, ExecOptions, InputSpec, Mode, QueryError, QueryPlan, Report, ScanProgress,
+    Section, Sink, SlotFileSink, StatTable, Summary, TimeWindow, execute_with,
 };
+use weir_record::{Field, FlowRecord};
 use weir_store::{Compression, DEFAULT_ZSTD_LEVEL, WriterOptions};
 
+use crate::progress::Progress;
 use crate::units::parse_size;
 
 /// nfdump's exit code for a filter syntax error.
@@ -277,6 +281,109 @@ fn exec_options(args: &QueryArgs) -> anyhow::Result<ExecOptions> {
     Ok(opts)
 }
 
+/// A progress bar for the scan, drawn by a thread of its own until the
+/// first output reaches a terminal (or the scan ends).
+struct Bar {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Bar {
+    fn start(progress: Arc<ScanProgress>) -> Bar {
+        let stop = Arc::new(AtomicBool::new(false));
+        let halt = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let mut bar = Progress::new("blocks", true);
+            while !halt.load(Ordering::Relaxed) {
+                let planned = progress.planned.load(Ordering::Relaxed);
+                if planned > 0 {
+                    bar.update(progress.done.load(Ordering::Relaxed), planned);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            bar.finish();
+        });
+        Bar { stop, thread: Some(thread) }
+    }
+
+    fn end(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Bar {
+    fn drop(&mut self) {
+        self.end();
+    }
+}
+
+/// Passes everything to the printer, ending the progress bar before the
+/// first line reaches a terminal.
+struct BarredSink<'a> {
+    inner: &'a mut dyn Sink,
+    bar: Option<Bar>,
+    stdout_tty: bool,
+}
+
+impl BarredSink<'_> {
+    fn output(&mut self) {
+        if self.stdout_tty {
+            self.bar = None;
+        }
+    }
+}
+
+impl Sink for BarredSink<'_> {
+    fn columns(&self) -> Option<Vec<Field>> {
+        self.inner.columns()
+    }
+    fn begin_section(&mut self, section: Section) -> std::io::Result<()> {
+        self.output();
+        self.inner.begin_section(section)
+    }
+    fn records(&mut self, ident: &str, records: &[FlowRecord]) -> std::io::Result<()> {
+        self.output();
+        self.inner.records(ident, records)
+    }
+    fn stat(&mut self, table: &StatTable) -> std::io::Result<()> {
+        self.output();
+        self.inner.stat(table)
+    }
+    fn summary(&mut self, summary: &Summary) -> std::io::Result<()> {
+        self.bar = None;
+        self.inner.summary(summary)
+    }
+}
+
+/// Runs the plan into `sink`, with a progress bar on stderr when it is a
+/// terminal (and `--no-progress` is not given). A listing printed to a
+/// terminal gets no bar: its lines are the progress.
+fn run_plan(
+    args: &QueryArgs,
+    plan: &QueryPlan,
+    sink: &mut dyn Sink,
+    opts: &ExecOptions,
+) -> Result<Report, QueryError> {
+    let stdout_tty = std::io::stdout().is_terminal();
+    let listing = matches!(plan.mode, Mode::List { .. });
+    let wanted = !args.no_progress
+        && std::io::stderr().is_terminal()
+        && !(listing && stdout_tty && args.write.is_none());
+    if !wanted {
+        return execute_with(plan, sink, opts);
+    }
+    let progress = Arc::new(ScanProgress::default());
+    let mut opts = opts.clone();
+    opts.progress = Some(Arc::clone(&progress));
+    let mut barred = BarredSink { inner: sink, bar: Some(Bar::start(progress)), stdout_tty };
+    let r = execute_with(plan, &mut barred, &opts);
+    barred.bar = None;
+    r
+}
+
 fn execute(args: &QueryArgs, plan: &QueryPlan, out: &mut dyn Write) -> anyhow::Result<u8> {
     let opts = exec_options(args)?;
     let result = if let Some(path) = &args.write {
@@ -285,7 +392,7 @@ fn execute(args: &QueryArgs, plan: &QueryPlan, out: &mut dyn Write) -> anyhow::R
             wopts.compression = compression(level)?;
         }
         let mut sink = SlotFileSink::new(path).with_options(wopts);
-        execute_with(plan, &mut sink, &opts)
+        run_plan(args, plan, &mut sink, &opts)
     } else {
         let format = output_format(args.format.as_deref(), &plan.mode)?;
         let popts = PrintOptions {
@@ -297,7 +404,7 @@ fn execute(args: &QueryArgs, plan: &QueryPlan, out: &mut dyn Write) -> anyhow::R
             timezone: if args.utc { TimeZoneSetting::utc() } else { TimeZoneSetting::Local },
         };
         let mut printer = Printer::new(BufWriter::with_capacity(1 << 16, &mut *out), popts);
-        let r = execute_with(plan, &mut printer, &opts);
+        let r = run_plan(args, plan, &mut printer, &opts);
         let flushed = printer.into_inner().flush();
         match (r, flushed) {
             (Ok(rep), Err(e)) => Err(QueryError::Sink(e)).map(|()| rep),
