@@ -66,6 +66,8 @@ pub(crate) struct Pool(Arc<Mutex<Vec<Batch>>>);
 
 /// Batches kept for reuse at most (each holds up to [`BATCH`] datagrams).
 const POOL_BATCHES: usize = 256;
+/// Largest buffer a pooled batch keeps: 64 datagrams of up to 4 KiB.
+const POOL_BATCH_BYTES: usize = BATCH * 4096;
 
 impl Pool {
     /// A batch to fill: a reused one if there is one.
@@ -76,8 +78,13 @@ impl Pool {
         })
     }
 
-    /// Gives a decoded batch back for reuse.
+    /// Gives a decoded batch back for reuse. A batch that grew for large
+    /// datagrams is freed instead, so that the pool keeps at most
+    /// [`POOL_BATCHES`] × [`POOL_BATCH_BYTES`] after a burst of them.
     pub(crate) fn give(&self, mut b: Batch) {
+        if b.data.capacity() > POOL_BATCH_BYTES {
+            return;
+        }
         b.clear();
         if let Ok(mut v) = self.0.lock()
             && v.len() < POOL_BATCHES
