@@ -234,18 +234,22 @@ def ensure_nfdump(install):
 
 
 def find_weir(given, build):
+    """The weir binary: --weir, else the newest of target/{release,debug}/weir
+    (CARGO_TARGET_DIR respected; in CI the debug binary `cargo test` just
+    built), else a release build."""
     if given:
         return given
-    for p in (REPO / "target/release/weir", REPO / "target/debug/weir"):
-        if p.exists() and not build:
-            return str(p)
+    target = Path(os.environ.get("CARGO_TARGET_DIR") or REPO / "target")
+    found = [p for p in (target / "release/weir", target / "debug/weir") if p.exists()]
+    if found and not build:
+        return str(max(found, key=lambda p: p.stat().st_mtime))
     log("building weir: cargo build --release -p weir-cli --bin weir")
     subprocess.run(
         ["nice", "cargo", "build", "--release", "-p", "weir-cli", "--bin", "weir"],
         cwd=REPO,
         check=True,
     )
-    return str(REPO / "target/release/weir")
+    return str(target / "release/weir")
 
 
 def free_udp_port():
