@@ -126,3 +126,15 @@ pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    /// clap's own consistency checks over every subcommand (unique names,
+    /// valid defaults, conflicts that exist), which otherwise only fire
+    /// when that subcommand is run.
+    #[test]
+    fn every_subcommand_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

@@ -6,6 +6,7 @@ pub mod expire;
 pub mod gen_cmd;
 pub mod graph;
 pub mod import;
+pub mod input;
 pub mod pcap;
 pub mod inspect;
 pub mod profile;

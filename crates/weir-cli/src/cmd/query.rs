@@ -6,26 +6,24 @@
 //! [`weir_print::Printer`]; the engine and the printers do the work.
 
 use std::io::{BufWriter, IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, bail};
 use clap::Args;
-use weir_filter::{Filter, FilterError};
+use weir_filter::Filter;
 use weir_print::{Format, PrintOptions, Printer, TimeZoneSetting};
 use weir_query::{
-    AggKey, Bidir, ExecOptions, InputSpec, Mode, QueryError, QueryPlan, Report, ScanProgress,
-    Section, Sink, SlotFileSink, StatTable, Summary, TimeWindow, execute_with,
+    AggKey, Bidir, ExecOptions, Mode, QueryError, QueryPlan, Report, ScanProgress, Section, Sink,
+    SlotFileSink, StatTable, Summary, execute_with,
 };
 use weir_record::{Field, FlowRecord};
 use weir_store::{Compression, DEFAULT_ZSTD_LEVEL, WriterOptions};
 
+use crate::cmd::input::{InputArgs, parse_filter};
 use crate::progress::Progress;
 use crate::units::parse_size;
-
-/// nfdump's exit code for a filter syntax error.
-pub const EXIT_FILTER: u8 = 254;
 
 /// Arguments of `weir query` (nfdump's flags).
 #[derive(Debug, Clone, Default, Args)]
@@ -34,23 +32,9 @@ Examples:\n  weir query -R /flows 'proto udp and port 1434'\n  \
 weir query -R /flows -s ip/bytes -n 10\n  \
 weir query -R /flows -A srcas,dstas -s record/bytes -n 0 -o 'fmt:%sas %das %byt'")]
 pub struct QueryArgs {
-    /// Read one slot file, or every slot file under a directory
-    /// (recursively). With -M: a file name relative to each directory.
-    #[arg(short = 'r', value_name = "FILE|DIR")]
-    pub read: Option<String>,
-    /// Read a range of files: DIR, DIR/FILE (that file and all after it)
-    /// or DIR/FILE1:FILE2 (inclusive; FILE2 relative to DIR, may include
-    /// the date sub-directories).
-    #[arg(short = 'R', value_name = "DIR[/FILE1[:FILE2]]")]
-    pub range: Option<String>,
-    /// Several sources: /base/dir1:dir2:… (with -r or -R relative to each).
-    #[arg(short = 'M', value_name = "DIR1:DIR2:…")]
-    pub multi: Option<String>,
-    /// Time window: yyyy/MM/dd.hh:mm:ss[-yyyy/MM/dd.hh:mm:ss] (trailing
-    /// parts may be omitted) or ISO 8601 START/END; local time unless the
-    /// ISO form gives an offset.
-    #[arg(short = 't', value_name = "WINDOW")]
-    pub window: Option<String>,
+    /// Input selection, time window, filter file, --utc.
+    #[command(flatten)]
+    pub input: InputArgs,
     /// Stop after this many matching records.
     #[arg(short = 'c', value_name = "N")]
     pub limit: Option<u64>,
@@ -107,9 +91,6 @@ pub struct QueryArgs {
     /// algorithms map to weir's zstd default).
     #[arg(short = 'z', value_name = "LEVEL", num_args = 0..=1, require_equals = true, default_missing_value = "1")]
     pub compress: Option<String>,
-    /// Read the filter from this file (a filter on the command line wins).
-    #[arg(short = 'f', value_name = "FILE")]
-    pub filter_file: Option<PathBuf>,
     /// Only check the filter's syntax: exit 0 if it parses, 254 if not.
     #[arg(short = 'Z')]
     pub check_only: bool,
@@ -120,9 +101,6 @@ pub struct QueryArgs {
     /// temporary files, e.g. 512M, 4G.
     #[arg(long, value_name = "SIZE")]
     pub memory: Option<String>,
-    /// Print and read times in UTC instead of the local time zone (TZ).
-    #[arg(long)]
-    pub utc: bool,
     /// Never draw a progress bar (it is drawn on a terminal for long scans).
     #[arg(long)]
     pub no_progress: bool,
@@ -140,59 +118,28 @@ pub struct QueryArgs {
     pub filter: Vec<String>,
 }
 
-/// The filter text: the command line's, else the -f file's, else `any`.
-fn filter_text(args: &QueryArgs) -> anyhow::Result<(String, PathBuf)> {
-    if !args.filter.is_empty() {
-        return Ok((args.filter.join(" "), PathBuf::from(".")));
-    }
-    if let Some(f) = &args.filter_file {
-        let text = std::fs::read_to_string(f)
-            .with_context(|| format!("-f {}: cannot read the filter file", f.display()))?;
-        let base = f.parent().map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
-        return Ok((text, base));
-    }
-    Ok(("any".to_string(), PathBuf::from(".")))
-}
-
-fn report_filter_error(what: &str, e: &FilterError) {
-    #[allow(clippy::print_stderr)]
-    {
-        eprintln!("weir: {what}: {}", e.pretty);
-    }
-}
-
 /// Runs `weir query`.
 pub fn run(args: &QueryArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
-    let (text, base) = filter_text(args)?;
-    let filter = match Filter::parse_with_includes(&text, &base) {
+    let filter = match args.input.filter(&args.filter)? {
         Ok(f) => f,
-        Err(e) => {
-            report_filter_error("filter", &e);
-            return Ok(EXIT_FILTER);
-        }
+        Err(code) => return Ok(code),
     };
-    let post = match args.post.as_deref().map(Filter::parse).transpose() {
-        Ok(p) => p,
-        Err(e) => {
-            report_filter_error("-P filter", &e);
-            return Ok(EXIT_FILTER);
-        }
+    let post = match args.post.as_deref().map(|p| parse_filter("-P filter", p, Path::new("."))) {
+        None => None,
+        Some(Ok(p)) => Some(p),
+        Some(Err(code)) => return Ok(code),
     };
     if args.check_only {
         return Ok(crate::EXIT_OK);
     }
-    let window = args
-        .window
-        .as_deref()
-        .map(|w| TimeWindow::parse(&window_text(w, args.utc)).with_context(|| format!("-t {w}")))
-        .transpose()?;
+    let window = args.input.time_window()?;
     let (files, filter) = match &args.profile {
         // --profile: the profile's files; its channel filter and-ed with FILTER.
         Some(p) => {
-            let data = args.range.as_deref().or(args.read.as_deref());
+            let data = args.input.range.as_deref().or(args.input.read.as_deref());
             crate::cmd::profile::query_files(p, args.channel.as_deref(), data, filter)?
         }
-        None => (weir_query::select_files(&input_spec(args)?, window.as_ref())?, filter),
+        None => (weir_query::select_files(&args.input.spec()?, window.as_ref())?, filter),
     };
     if args.info {
         return crate::cmd::inspect::nfdump_info(&files, out);
@@ -200,36 +147,6 @@ pub fn run(args: &QueryArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     let mode = mode(args, post)?;
     let plan = QueryPlan { files, window, filter, mode, threads: args.threads };
     execute(args, &plan, out)
-}
-
-fn input_spec(args: &QueryArgs) -> anyhow::Result<InputSpec> {
-    if args.read.is_some() && args.range.is_some() {
-        bail!("-r and -R exclude each other");
-    }
-    if args.read.is_none() && args.range.is_none() && args.multi.is_none() {
-        bail!("no input: give -r FILE|DIR, -R DIR[/FILE1[:FILE2]] or -M DIR1:DIR2");
-    }
-    Ok(InputSpec { read: args.read.clone(), range: args.range.clone(), multi: args.multi.clone() })
-}
-
-/// `-t` in UTC for `--utc`: nfdump's `yyyy/MM/dd.hh:mm:ss[-…]` form is
-/// rewritten as ISO 8601 with `Z`; ISO input is passed through.
-fn window_text(text: &str, utc: bool) -> String {
-    let t = text.trim();
-    let iso = t.contains('T') || t.as_bytes().get(4) == Some(&b'-');
-    if !utc || iso {
-        return t.to_string();
-    }
-    let one = |p: &str| -> String {
-        let (date, time) = p.split_once('.').unwrap_or((p, ""));
-        let mut hms: Vec<&str> = time.split(':').filter(|x| !x.is_empty()).collect();
-        hms.resize(3, "00");
-        format!("{}T{}:{}:{}Z", date.replace('/', "-"), hms[0], hms[1], hms[2])
-    };
-    match t.split_once('-') {
-        Some((a, b)) => format!("{}/{}", one(a.trim()), one(b.trim())),
-        None => one(t),
-    }
 }
 
 fn mode(args: &QueryArgs, post: Option<Filter>) -> anyhow::Result<Mode> {
@@ -401,7 +318,7 @@ fn execute(args: &QueryArgs, plan: &QueryPlan, out: &mut dyn Write) -> anyhow::R
             quiet: args.quiet,
             full_ipv6: args.ipv6_full,
             top_n: args.top.unwrap_or(10),
-            timezone: if args.utc { TimeZoneSetting::utc() } else { TimeZoneSetting::Local },
+            timezone: if args.input.utc { TimeZoneSetting::utc() } else { TimeZoneSetting::Local },
         };
         let mut printer = Printer::new(BufWriter::with_capacity(1 << 16, &mut *out), popts);
         let r = run_plan(args, plan, &mut printer, &opts);

@@ -20,14 +20,12 @@ use clap::Args;
 use weir_collect::send::{Format as SendFormat, Pace, SendOptions, send};
 use weir_filter::{CompiledFilter, Filter};
 use weir_print::{Format, PrintOptions, Printer, TimeZoneSetting};
-use weir_query::{InputSpec, Sink, Summary, TimeWindow};
+use weir_query::{Sink, Summary, TimeWindow};
 use weir_record::{Bitmap, Field, FlowRecord, is_ipv4_mapped};
 use weir_store::{ChunkReader, SlotFile};
 
+use crate::cmd::input::InputArgs;
 use crate::units::parse_rate;
-
-/// nfdump's (and `weir query`'s) exit code for a filter error.
-pub const EXIT_FILTER: u8 = 254;
 
 /// Arguments of `weir replay` (nfreplay's flags where they exist).
 #[derive(Debug, Clone, Default, Args)]
@@ -36,24 +34,9 @@ Examples:\n  weir replay -R /flows -H 127.0.0.1 -p 9995 'proto udp'\n  \
 weir replay -r /flows/2024/03/04 --send collector:2055 --format ipfix --rate 20k/s\n  \
 weir replay -R /flows -t 2024/03/04.09:00-2024/03/04.10:00 --speed 60")]
 pub struct ReplayArgs {
-    /// Read one slot file, or every slot file under a directory
-    /// (recursively). With -M: a file name relative to each directory.
-    #[arg(short = 'r', value_name = "FILE|DIR")]
-    pub read: Option<String>,
-    /// Read a range of files: DIR, DIR/FILE (that file and all after it)
-    /// or DIR/FILE1:FILE2 (inclusive).
-    #[arg(short = 'R', value_name = "DIR[/FILE1[:FILE2]]")]
-    pub range: Option<String>,
-    /// Several sources: /base/dir1:dir2:… (with -r or -R relative to each).
-    #[arg(short = 'M', value_name = "DIR1:DIR2:…")]
-    pub multi: Option<String>,
-    /// Time window, as `weir query -t`: flows with first >= start and
-    /// last <= end.
-    #[arg(short = 't', value_name = "WINDOW")]
-    pub window: Option<String>,
-    /// Read the filter from this file (a filter on the command line wins).
-    #[arg(short = 'f', value_name = "FILE")]
-    pub filter_file: Option<PathBuf>,
+    /// Input selection, time window, filter file, --utc.
+    #[command(flatten)]
+    pub input: InputArgs,
     /// Collector host (nfreplay -H; default 127.0.0.1).
     #[arg(short = 'H', value_name = "HOST", conflicts_with = "send")]
     pub host: Option<String>,
@@ -84,9 +67,6 @@ pub struct ReplayArgs {
     /// Print every flow sent (nfdump's line format) and per-file counts.
     #[arg(short = 'v', visible_short_alias = 'E')]
     pub verbose: bool,
-    /// Print times in UTC (with -v) and read -t in UTC.
-    #[arg(long)]
-    pub utc: bool,
     /// The filter (nfdump syntax); words are joined with spaces.
     #[arg(value_name = "FILTER", trailing_var_arg = true, allow_hyphen_values = true)]
     pub filter: Vec<String>,
@@ -94,26 +74,15 @@ pub struct ReplayArgs {
 
 /// Runs `weir replay`.
 pub fn run(args: &ReplayArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
-    let filter = match filter(args)? {
+    let filter = match args.input.filter(&args.filter)? {
         Ok(f) => f,
         Err(code) => return Ok(code),
     };
-    if args.read.is_some() && args.range.is_some() {
-        bail!("-r and -R exclude each other");
-    }
-    if args.read.is_none() && args.range.is_none() && args.multi.is_none() {
-        bail!("no input: give -r FILE|DIR, -R DIR[/FILE1[:FILE2]] or -M DIR1:DIR2");
-    }
+    let input = args.input.spec()?;
     if args.format == SendFormat::Sflow {
         bail!("--format: replay sends v9, ipfix or v5 (sFlow samples packets, not flows)");
     }
-    let input =
-        InputSpec { read: args.read.clone(), range: args.range.clone(), multi: args.multi.clone() };
-    let window = args
-        .window
-        .as_deref()
-        .map(|w| TimeWindow::parse(&window_text(w, args.utc)).with_context(|| format!("-t {w}")))
-        .transpose()?;
+    let window = args.input.time_window()?;
     let files = weir_query::select_files(&input, window.as_ref())?;
     let target = target(args)?;
     let mut opts = SendOptions::new(target, args.format);
@@ -132,7 +101,7 @@ pub fn run(args: &ReplayArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     let verbose = args.verbose.then(|| PrintOptions {
         format: Format::default(),
         quiet: true,
-        timezone: if args.utc { TimeZoneSetting::utc() } else { TimeZoneSetting::Local },
+        timezone: if args.input.utc { TimeZoneSetting::utc() } else { TimeZoneSetting::Local },
         ..PrintOptions::default()
     });
     let mut flows = Flows {
@@ -190,30 +159,6 @@ pub fn run(args: &ReplayArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     Ok(crate::EXIT_FOUND_PROBLEMS)
 }
 
-/// The filter (command line, else `-f` file, else `any`), or the exit
-/// code of a filter error (reported on stderr).
-fn filter(args: &ReplayArgs) -> anyhow::Result<Result<Filter, u8>> {
-    let (text, base) = if !args.filter.is_empty() {
-        (args.filter.join(" "), PathBuf::from("."))
-    } else if let Some(f) = &args.filter_file {
-        let text = std::fs::read_to_string(f)
-            .with_context(|| format!("-f {}: cannot read the filter file", f.display()))?;
-        (text, f.parent().map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".")))
-    } else {
-        ("any".to_string(), PathBuf::from("."))
-    };
-    match Filter::parse_with_includes(&text, &base) {
-        Ok(f) => Ok(Ok(f)),
-        Err(e) => {
-            #[allow(clippy::print_stderr)]
-            {
-                eprintln!("weir: filter: {}", e.pretty);
-            }
-            Ok(Err(EXIT_FILTER))
-        }
-    }
-}
-
 /// `--send HOST:PORT`, else `-H HOST` (127.0.0.1) and `-p PORT` (9995).
 fn target(args: &ReplayArgs) -> anyhow::Result<SocketAddr> {
     let text = match &args.send {
@@ -232,25 +177,6 @@ fn target(args: &ReplayArgs) -> anyhow::Result<SocketAddr> {
         .with_context(|| format!("collector {text}: expected HOST:PORT"))?
         .next()
         .with_context(|| format!("collector {text}: no address"))
-}
-
-/// `-t` in UTC for `--utc` (as `weir query --utc`).
-fn window_text(text: &str, utc: bool) -> String {
-    let t = text.trim();
-    let iso = t.contains('T') || t.as_bytes().get(4) == Some(&b'-');
-    if !utc || iso {
-        return t.to_string();
-    }
-    let one = |p: &str| -> String {
-        let (date, time) = p.split_once('.').unwrap_or((p, ""));
-        let mut hms: Vec<&str> = time.split(':').filter(|x| !x.is_empty()).collect();
-        hms.resize(3, "00");
-        format!("{}T{}:{}:{}Z", date.replace('/', "-"), hms[0], hms[1], hms[2])
-    };
-    match t.split_once('-') {
-        Some((a, b)) => format!("{}/{}", one(a.trim()), one(b.trim())),
-        None => one(t),
-    }
 }
 
 /// The file being read: the open file and the next block.
