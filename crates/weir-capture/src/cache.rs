@@ -117,9 +117,13 @@ struct Entry {
     packets: u64,
     bytes: u64,
     flags: u8,
-    src_mac: Option<u64>,
-    dst_mac: Option<u64>,
-    mpls: MplsStack,
+    /// MACs; meaningful when `has_mac`.
+    src_mac: u64,
+    dst_mac: u64,
+    has_mac: bool,
+    /// The label stack is in `FlowCache::mpls` (kept out of line: few
+    /// flows have one, and a small entry is a faster cache).
+    has_mpls: bool,
 }
 
 /// FxHash-style multiplicative hasher: the key is fixed-size and not
@@ -153,7 +157,9 @@ impl Hasher for FastHasher {
     }
     #[inline]
     fn finish(&self) -> u64 {
-        self.0
+        // The multiply leaves its entropy in the high bits; hashbrown picks
+        // buckets by the low ones (rustc-hash 2 does the same rotation).
+        self.0.rotate_left(26)
     }
 }
 
@@ -194,6 +200,7 @@ pub struct FlowCache {
     sweep_ns: u64,
     flows: Map<Key, Entry>,
     frags: Map<FragKey, (u16, u16, u64)>,
+    mpls: Map<Key, MplsStack>,
     clock_ns: u64,
     next_sweep_ns: u64,
     stats: CacheStats,
@@ -209,8 +216,12 @@ impl FlowCache {
             active_ns,
             inactive_ns,
             sweep_ns: MAX_SWEEP_NS.min(active_ns).min(inactive_ns),
-            flows: Map::default(),
+            flows: Map::with_capacity_and_hasher(
+                cfg.max_flows.clamp(1, 1 << 16),
+                Default::default(),
+            ),
             frags: Map::default(),
+            mpls: Map::default(),
             clock_ns: 0,
             next_sweep_ns: 0,
             stats: CacheStats::default(),
@@ -338,9 +349,9 @@ impl FlowCache {
                     self.stats.ended_active += 1;
                     e.first_ns.saturating_add(active_ns)
                 };
-                out.push(record(&key, e, end.min(ts_ns)));
+                out.push(record(&key, e, end.min(ts_ns), &mut self.mpls));
                 self.stats.flows += 1;
-                *e = new_entry(ts_ns, &h);
+                *e = new_entry(ts_ns, &h, &key, &mut self.mpls);
             }
             e.last_ns = e.last_ns.max(ts_ns);
             e.first_ns = e.first_ns.min(ts_ns);
@@ -351,7 +362,7 @@ impl FlowCache {
             if self.flows.len() >= self.cfg.max_flows.max(1) {
                 self.evict(out);
             }
-            let mut e = new_entry(ts_ns, &h);
+            let mut e = new_entry(ts_ns, &h, &key, &mut self.mpls);
             e.packets = 1;
             e.bytes = bytes;
             e.flags = flags;
@@ -362,7 +373,7 @@ impl FlowCache {
             && flags & (FIN | RST) != 0
             && let Some(e) = self.flows.remove(&key)
         {
-            out.push(record(&key, &e, ts_ns));
+            out.push(record(&key, &e, ts_ns, &mut self.mpls));
             self.stats.flows += 1;
             self.stats.ended_by_tcp += 1;
         }
@@ -372,7 +383,7 @@ impl FlowCache {
     /// Exports the flows whose timeouts have passed at the packet clock.
     fn sweep(&mut self, out: &mut Vec<FlowRecord>) {
         let (now, active, inactive) = (self.clock_ns, self.active_ns, self.inactive_ns);
-        let stats = &mut self.stats;
+        let (stats, mpls) = (&mut self.stats, &mut self.mpls);
         self.flows.retain(|k, e| {
             let a = now.saturating_sub(e.first_ns) >= active;
             let i = now.saturating_sub(e.last_ns) > inactive;
@@ -388,7 +399,7 @@ impl FlowCache {
                     e.first_ns.saturating_add(active)
                 };
                 stats.flows += 1;
-                out.push(record(k, e, end.min(now)));
+                out.push(record(k, e, end.min(now), mpls));
                 false
             } else {
                 true
@@ -403,12 +414,12 @@ impl FlowCache {
         let mid = lasts.len() / 2;
         let (_, &mut cut, _) = lasts.select_nth_unstable(mid);
         let now = self.clock_ns;
-        let stats = &mut self.stats;
+        let (stats, mpls) = (&mut self.stats, &mut self.mpls);
         self.flows.retain(|k, e| {
             if e.last_ns <= cut {
                 stats.forced_exports += 1;
                 stats.flows += 1;
-                out.push(record(k, e, now));
+                out.push(record(k, e, now, mpls));
                 false
             } else {
                 true
@@ -422,26 +433,32 @@ impl FlowCache {
     pub fn flush(&mut self, out: &mut Vec<FlowRecord>) {
         for (k, e) in self.flows.drain() {
             self.stats.flows += 1;
-            out.push(record(&k, &e, e.last_ns));
+            out.push(record(&k, &e, e.last_ns, &mut self.mpls));
         }
         self.frags.clear();
+        self.mpls.clear();
     }
 }
 
-fn new_entry(ts_ns: u64, h: &Headers) -> Entry {
+fn new_entry(ts_ns: u64, h: &Headers, k: &Key, mpls: &mut Map<Key, MplsStack>) -> Entry {
+    let has_mpls = !h.mpls.is_empty();
+    if has_mpls {
+        mpls.insert(*k, h.mpls);
+    }
     Entry {
         first_ns: ts_ns,
         last_ns: ts_ns,
         packets: 0,
         bytes: 0,
         flags: 0,
-        src_mac: h.src_mac,
-        dst_mac: h.dst_mac,
-        mpls: h.mpls,
+        src_mac: h.src_mac.unwrap_or(0),
+        dst_mac: h.dst_mac.unwrap_or(0),
+        has_mac: h.src_mac.is_some(),
+        has_mpls,
     }
 }
 
-fn record(k: &Key, e: &Entry, received_ns: u64) -> FlowRecord {
+fn record(k: &Key, e: &Entry, received_ns: u64, mpls: &mut Map<Key, MplsStack>) -> FlowRecord {
     let mut r = FlowRecord {
         first: e.first_ns / 1_000_000,
         last: e.last_ns / 1_000_000,
@@ -455,8 +472,8 @@ fn record(k: &Key, e: &Entry, received_ns: u64) -> FlowRecord {
         src_tos: k.tos,
         packets: e.packets,
         bytes: e.bytes,
-        in_src_mac: e.src_mac,
-        in_dst_mac: e.dst_mac,
+        in_src_mac: e.has_mac.then_some(e.src_mac),
+        in_dst_mac: e.has_mac.then_some(e.dst_mac),
         src_vlan: (k.vlan & 0x8000 != 0).then_some(k.vlan & 0x0fff),
         ..FlowRecord::default()
     };
@@ -472,7 +489,8 @@ fn record(k: &Key, e: &Entry, received_ns: u64) -> FlowRecord {
         &mut r.mpls9,
         &mut r.mpls10,
     ];
-    for (slot, v) in slots.into_iter().zip(e.mpls.entries()) {
+    let stack = if e.has_mpls { mpls.remove(k).unwrap_or_default() } else { MplsStack::default() };
+    for (slot, v) in slots.into_iter().zip(stack.entries()) {
         *slot = Some(*v);
     }
     r
@@ -685,6 +703,22 @@ mod tests {
         assert_eq!(out.len(), 2);
         assert_eq!((out[0].src_vlan, out[1].src_vlan), (None, Some(100)));
         assert!(out.iter().all(|r| r.dst_port == 0x0800 && r.src_port == 0 && r.bytes == 28));
+    }
+
+    #[test]
+    fn mpls_labels_and_macs_are_kept() {
+        let mut c = cache(300, 60);
+        let mut out = Vec::new();
+        let plain = eth_ipv4(17, A, B, &udp(1, 2, 0), 0, 0);
+        let mut f = vec![0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 2, 0x88, 0x47];
+        f.extend_from_slice(&[0x00, 0x3e, 0x81, 64]); // label 1000, bottom of stack
+        f.extend_from_slice(&plain[14..]);
+        c.packet(S, 1, 0, &f, &mut out);
+        c.packet(S, 1, 0, &f, &mut out);
+        c.flush(&mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!((out[0].mpls1, out[0].mpls2, out[0].packets), (Some(1000 << 4 | 1), None, 2));
+        assert_eq!((out[0].in_src_mac, out[0].in_dst_mac), (Some(2), Some(1)));
     }
 
     #[test]
