@@ -281,6 +281,30 @@ fn gzip_input_and_damaged_captures() {
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         assert!(String::from_utf8_lossy(&o.stdout).contains("1516 packets"));
     }
+    // pcapng (converted by editcap, from tshark's package): the same flows.
+    if have("editcap", "-V") {
+        let ng = tmp.path().join("mix.pcapng");
+        let st = Command::new("editcap")
+            .args(["-F", "pcapng"])
+            .arg(input_mix())
+            .arg(&ng)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        assert_eq!(&std::fs::read(&ng).unwrap()[..4], &[0x0a, 0x0d, 0x0d, 0x0a]);
+        let o = weir()
+            .args(["pcap", "-r", ng.to_str().unwrap(), "-w"])
+            .arg(tmp.path().join("ng"))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(String::from_utf8_lossy(&o.stdout).contains("1516 packets, 679965 bytes"));
+        run_pcap(&tmp.path().join("plain"), &[]);
+        assert_eq!(
+            by_key(&weir_flows(&tmp.path().join("ng"))),
+            by_key(&weir_flows(&tmp.path().join("plain")))
+        );
+    }
     // Cut in the middle of a frame: the frames before are used, exit 1.
     let cut = tmp.path().join("cut.pcap");
     std::fs::write(&cut, &data[..data.len() / 2 + 7]).unwrap();
