@@ -290,6 +290,7 @@ impl Ctx<'_> {
             }
         }
         if sel.count_ones() == 0 {
+            weir_store::recycle(batch);
             return Ok(None);
         }
         let missing: Vec<Field> =
@@ -479,6 +480,7 @@ pub fn execute_with(
                             if let Some((batch, sel)) = ctx.scan(*u, reader, &mut s) {
                                 s.count(&batch, &sel);
                                 t.add_batch(&batch, &sel, u.ord_base);
+                                weir_store::recycle(batch);
                             }
                             (s, t)
                         })
@@ -618,6 +620,7 @@ fn run_list(
                                     best.push(key, (u.file, batch.record(i)));
                                 }
                             }
+                            weir_store::recycle(batch);
                         }
                         (scan, best, reader)
                     },
@@ -663,8 +666,9 @@ fn run_list(
                 let mut s = Scan::default();
                 let m = ctx.scan(*u, reader, &mut s);
                 if !need_records {
-                    if let Some((batch, sel)) = &m {
-                        s.count(batch, sel);
+                    if let Some((batch, sel)) = m {
+                        s.count(&batch, &sel);
+                        weir_store::recycle(batch);
                     }
                     return (s, None, *u);
                 }
@@ -725,6 +729,7 @@ fn run_list(
                         }
                     }
                 }
+                weir_store::recycle(batch);
             }
             Ok(false)
         })?;
@@ -901,6 +906,7 @@ fn run_stats(
                         if let Some(t) = &mut lw.records {
                             t.add_batch(&batch, &sel, u.ord_base);
                         }
+                        weir_store::recycle(batch);
                     }
                     lw
                 })

@@ -799,14 +799,14 @@ pub fn decode(
     let validity = (bitmap_len > 0).then(|| read_bitmap(&raw[..bitmap_len], rows));
     let planes = &raw[bitmap_len..];
     let values = if phys_u128 {
-        let mut v = vec![0u128; rows];
+        let mut v = crate::spare::zeros_u128(rows);
         read_planes(planes, rows, width as usize, &mut v);
         for x in &mut v {
             *x = x.wrapping_add(base);
         }
         Values::U128(v)
     } else {
-        let mut v = vec![0u64; rows];
+        let mut v = crate::spare::zeros_u64(rows);
         read_planes(planes, rows, width as usize, &mut v);
         let base = base as u64;
         if kind == KIND_REL {
@@ -855,7 +855,7 @@ fn decode_dict(
         )));
     }
     let (dict_bytes, idx_bytes) = rest.split_at(n * width);
-    let mut idx = vec![0u64; rows];
+    let mut idx = crate::spare::zeros_u64(rows);
     read_planes(idx_bytes, rows, iw, &mut idx);
     if let Some(bad) = idx.iter().find(|&&i| i as usize >= n) {
         return Err(DecodeError(format!("dictionary index {bad} out of {n}")));
@@ -868,7 +868,10 @@ fn decode_dict(
             acc = acc.wrapping_add(*d);
             *d = acc;
         });
-        Values::U128(idx.iter().map(|&i| dict[i as usize]).collect())
+        let mut out = crate::spare::zeros_u128(rows);
+        out.iter_mut().zip(&idx).for_each(|(o, &i)| *o = dict[i as usize]);
+        crate::spare::give_u64(idx);
+        Values::U128(out)
     } else {
         let mut dict = vec![0u64; n];
         read_planes(dict_bytes, n, width, &mut dict);
@@ -877,7 +880,9 @@ fn decode_dict(
             acc = acc.wrapping_add(*d);
             *d = acc;
         });
-        Values::U64(idx.iter().map(|&i| dict[i as usize]).collect())
+        // The index vector becomes the output, in place.
+        idx.iter_mut().for_each(|i| *i = dict[*i as usize]);
+        Values::U64(idx)
     })
 }
 

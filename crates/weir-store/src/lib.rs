@@ -41,6 +41,7 @@ mod format;
 mod layout;
 mod reader;
 mod recover;
+mod spare;
 mod writer;
 
 pub use codec::{
@@ -60,6 +61,7 @@ pub use recover::{
     MAX_RECOVER_BLOCK_ROWS, RECOVERING_SUFFIX, RecoverOptions, RecoveryReport, TempName,
     find_unfinished, parse_temp_file_name, recover,
 };
+pub use spare::recycle;
 pub use writer::{
     Compression, DEFAULT_BLOCK_ROWS, DEFAULT_ZSTD_LEVEL, OnExists, SlotMeta, SlotWriter,
     WriterOptions,
