@@ -108,6 +108,7 @@ impl ChannelSet {
             }
         }
         if hits.is_empty() {
+            weir_store::recycle(batch);
             return Ok(out);
         }
         let missing: Vec<Field> =
@@ -128,6 +129,12 @@ impl ChannelSet {
                     out.rows[i] = Some(take(f, &sel));
                 }
             }
+        }
+        // The decoded vectors go back for the next block to decode into.
+        weir_store::recycle(batch);
+        weir_store::recycle(extra);
+        if let Some(f) = full {
+            weir_store::recycle(f);
         }
         Ok(out)
     }
