@@ -124,4 +124,10 @@ fn demo_stores_everything_it_sends() {
     assert!(line.contains("(queue drops 0)"), "{line}");
     assert!(out.contains(&format!("Flows: {}\n", v9 + sflow)), "{out}");
     assert!(out.contains(": 0 bad"), "{out}");
+    // Then queried: the statistics count every stored flow.
+    assert!(out.contains("Top 10 Protocol ordered by flows:"), "{out}");
+    assert!(out.contains("Top 5 IP Addr ordered by bytes:"), "{out}");
+    let totals = format!("Summary: total flows: {}, ", v9 + sflow);
+    assert_eq!(out.matches(&totals).count(), 2, "{out}");
+    assert!(out.contains("Summary: total flows: 5, "), "{out}");
 }

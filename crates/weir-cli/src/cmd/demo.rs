@@ -1,7 +1,8 @@
 //! `weir demo`: the built-in default job, the whole path on one machine.
 //! A collector listens on loopback with short slots; two exporters (NetFlow
 //! v9 and sFlow, driven by the synthetic generator) send to it for a short
-//! while; the collector is stopped and the files it wrote are inspected.
+//! while; the collector is stopped, the files it wrote are inspected and
+//! queried as nfdump would be (`-s proto`, `-s ip/bytes`, a listing).
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -114,8 +115,17 @@ pub fn run(args: &DemoArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         report.files.len(),
         report.queue_drops
     )?;
-    inspect(
+    let code = inspect(
         &InspectArgs { paths: vec![args.dir.clone()], verify: true, files: false, blocks: false },
         out,
-    )
+    )?;
+    // What an operator asks next, as nfdump would be asked.
+    let dir = args.dir.to_string_lossy().into_owned();
+    for q in [&["-s", "proto"][..], &["-s", "ip/bytes", "-n", "5"], &["-c", "5", "proto tcp"]] {
+        writeln!(out, "\n$ weir query -R {dir} {}", q.join(" "))?;
+        let mut argv = vec!["weir", "query", "--no-progress", "-R", dir.as_str()];
+        argv.extend_from_slice(q);
+        crate::run(argv, out)?;
+    }
+    Ok(code)
 }
