@@ -73,9 +73,9 @@ pub struct Report {
     /// Statistic entries written to spill files (0 = all in memory).
     pub spilled_entries: u64,
     /// With `-c`: the records read in file order until the limit was
-    /// reached, what nfdump 1.7.1 prints as "Total records processed"
-    /// (`Summary::records_processed` counts every record of the files).
-    /// `None` when the limit was not reached.
+    /// reached, what nfdump 1.7.1 prints as "Total records processed" (and
+    /// what `Summary::records_processed` then holds). `None` when the limit
+    /// was not reached.
     pub read_until_limit: Option<u64>,
 }
 
@@ -539,6 +539,9 @@ pub fn execute_with(
     summary.last_ms = scan.last;
     summary.blocks_skipped = scan.skipped;
     report.read_until_limit = scan.processed;
+    if let Some(n) = scan.processed {
+        summary.records_processed = n;
+    }
     let mut errs = scan.errors;
     errs.sort_by_key(|(f, e)| (*f, e.offset));
     report.errors.extend(errs.into_iter().map(|(_, e)| e));

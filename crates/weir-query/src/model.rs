@@ -252,8 +252,9 @@ pub struct Summary {
     /// Union of the slots of the files read, clipped by `-t` (ms), `None`
     /// when no file was read.
     pub window: Option<(u64, u64)>,
-    /// Records looked at (rows of the blocks not pruned plus rows of pruned
-    /// blocks: every record of the files read).
+    /// Records looked at: every record of the files read (pruned blocks
+    /// included), or with `-c` the records in file order up to the one that
+    /// reached the limit (as nfdump 1.7.1 counts).
     pub records_processed: u64,
     /// Records that passed the filter and the time window.
     pub records_passed: u64,
