@@ -44,7 +44,7 @@ pub use exec::{DEFAULT_MEMORY_BUDGET, ExecOptions, Report, ScanProgress, execute
 pub use model::*;
 pub use order::order_value;
 pub use parse::{
-    AGG_KEY_NAMES, STAT_ELEMENTS, agg_key_name, parse_agg_keys, parse_order, parse_stat_spec,
+    STAT_ELEMENTS, agg_key_name, agg_key_names, parse_agg_keys, parse_order, parse_stat_spec,
     stat_element,
 };
 pub use select::{InputSpec, select_files};

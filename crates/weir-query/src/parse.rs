@@ -132,46 +132,58 @@ fn element_names() -> String {
     v.join(" ")
 }
 
-/// The `-A` keys weir understands (prefix keys take `/N`).
-pub const AGG_KEY_NAMES: &[&str] = &[
-    "proto",
-    "srcport",
-    "dstport",
-    "tos",
-    "srctos",
-    "dsttos",
-    "flags",
-    "srcip",
-    "dstip",
-    "srcip4/N",
-    "dstip4/N",
-    "srcip6/N",
-    "dstip6/N",
-    "srcnet",
-    "dstnet",
-    "next",
-    "bgpnext",
-    "router",
-    "srcas",
-    "dstas",
-    "nextas",
-    "prevas",
-    "inif",
-    "outif",
-    "srcmask",
-    "dstmask",
-    "srcvlan",
-    "dstvlan",
-    "insrcmac",
-    "outdstmac",
-    "indstmac",
-    "outsrcmac",
-    "mpls1..mpls10",
-    "odid",
-    "exp",
-    "dir",
-    "engine",
+/// The `-A` names of stored columns, in nfdump's order. A column with two
+/// names is printed back with the first (`srctos`, not `tos`).
+const AGG_FIELDS: &[(&str, Field)] = &[
+    ("proto", F::Proto),
+    ("srcport", F::SrcPort),
+    ("dstport", F::DstPort),
+    ("srctos", F::SrcTos),
+    ("tos", F::SrcTos),
+    ("dsttos", F::DstTos),
+    ("flags", F::TcpFlags),
+    ("srcip", F::SrcAddr),
+    ("dstip", F::DstAddr),
+    ("next", F::NextHop),
+    ("bgpnext", F::BgpNextHop),
+    ("router", F::ExporterAddr),
+    ("srcas", F::SrcAs),
+    ("dstas", F::DstAs),
+    ("nextas", F::NextAs),
+    ("prevas", F::PrevAs),
+    ("inif", F::InputIf),
+    ("outif", F::OutputIf),
+    ("srcmask", F::SrcMask),
+    ("dstmask", F::DstMask),
+    ("srcvlan", F::SrcVlan),
+    ("dstvlan", F::DstVlan),
+    ("insrcmac", F::InSrcMac),
+    ("outdstmac", F::OutDstMac),
+    ("indstmac", F::InDstMac),
+    ("outsrcmac", F::OutSrcMac),
+    ("mpls1", F::Mpls1),
+    ("mpls2", F::Mpls2),
+    ("mpls3", F::Mpls3),
+    ("mpls4", F::Mpls4),
+    ("mpls5", F::Mpls5),
+    ("mpls6", F::Mpls6),
+    ("mpls7", F::Mpls7),
+    ("mpls8", F::Mpls8),
+    ("mpls9", F::Mpls9),
+    ("mpls10", F::Mpls10),
+    ("odid", F::ObsDomain),
+    ("exp", F::ExporterId),
+    ("dir", F::Direction),
+    ("engine", F::EngineId),
 ];
+
+/// The `-A` keys weir understands, for messages and help: the column
+/// names plus the prefix and network keys (prefix keys take `/N`).
+pub fn agg_key_names() -> Vec<&'static str> {
+    let mut v: Vec<&str> = AGG_FIELDS.iter().map(|(n, _)| *n).collect();
+    v.extend(["srcip4/N", "dstip4/N", "srcip6/N", "dstip6/N", "srcnet", "dstnet"]);
+    v
+}
 
 /// nfdump `-A` keys for data weir does not store.
 const AGG_UNSUPPORTED: &[&str] = &[
@@ -190,48 +202,7 @@ const AGG_UNSUPPORTED: &[&str] = &[
 ];
 
 fn agg_field(name: &str) -> Option<Field> {
-    Some(match name {
-        "proto" => F::Proto,
-        "srcport" => F::SrcPort,
-        "dstport" => F::DstPort,
-        "tos" | "srctos" => F::SrcTos,
-        "dsttos" => F::DstTos,
-        "flags" => F::TcpFlags,
-        "srcip" => F::SrcAddr,
-        "dstip" => F::DstAddr,
-        "next" => F::NextHop,
-        "bgpnext" => F::BgpNextHop,
-        "router" => F::ExporterAddr,
-        "srcas" => F::SrcAs,
-        "dstas" => F::DstAs,
-        "nextas" => F::NextAs,
-        "prevas" => F::PrevAs,
-        "inif" => F::InputIf,
-        "outif" => F::OutputIf,
-        "srcmask" => F::SrcMask,
-        "dstmask" => F::DstMask,
-        "srcvlan" => F::SrcVlan,
-        "dstvlan" => F::DstVlan,
-        "insrcmac" => F::InSrcMac,
-        "outdstmac" => F::OutDstMac,
-        "indstmac" => F::InDstMac,
-        "outsrcmac" => F::OutSrcMac,
-        "mpls1" => F::Mpls1,
-        "mpls2" => F::Mpls2,
-        "mpls3" => F::Mpls3,
-        "mpls4" => F::Mpls4,
-        "mpls5" => F::Mpls5,
-        "mpls6" => F::Mpls6,
-        "mpls7" => F::Mpls7,
-        "mpls8" => F::Mpls8,
-        "mpls9" => F::Mpls9,
-        "mpls10" => F::Mpls10,
-        "odid" => F::ObsDomain,
-        "exp" => F::ExporterId,
-        "dir" => F::Direction,
-        "engine" => F::EngineId,
-        _ => return None,
-    })
+    AGG_FIELDS.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
 }
 
 /// Parses an `-A` list such as `srcip4/24,dstport`. An empty list or
@@ -286,59 +257,17 @@ fn parse_agg_key(name: &str) -> Result<AggKey, QueryError> {
     }
     Err(QueryError::Unknown(format!(
         "unknown aggregation key '{name}'; valid keys: {}",
-        AGG_KEY_NAMES.join(" ")
+        agg_key_names().join(" ")
     )))
 }
 
 /// The `-A` name of a key (`srcip4/24`, `dstport`).
 pub fn agg_key_name(key: &AggKey) -> String {
     match key {
-        AggKey::Field(f) => {
-            let found = [
-                "proto",
-                "srcport",
-                "dstport",
-                "srctos",
-                "dsttos",
-                "flags",
-                "srcip",
-                "dstip",
-                "next",
-                "bgpnext",
-                "router",
-                "srcas",
-                "dstas",
-                "nextas",
-                "prevas",
-                "inif",
-                "outif",
-                "srcmask",
-                "dstmask",
-                "srcvlan",
-                "dstvlan",
-                "insrcmac",
-                "outdstmac",
-                "indstmac",
-                "outsrcmac",
-                "mpls1",
-                "mpls2",
-                "mpls3",
-                "mpls4",
-                "mpls5",
-                "mpls6",
-                "mpls7",
-                "mpls8",
-                "mpls9",
-                "mpls10",
-                "odid",
-                "exp",
-                "dir",
-                "engine",
-            ]
-            .into_iter()
-            .find(|n| agg_field(n) == Some(*f));
-            found.map_or_else(|| f.name().to_string(), str::to_string)
-        }
+        AggKey::Field(f) => AGG_FIELDS
+            .iter()
+            .find(|(_, g)| g == f)
+            .map_or_else(|| f.name().to_string(), |(n, _)| n.to_string()),
         AggKey::Prefix { field, ipv6, bits } => format!(
             "{}ip{}/{bits}",
             if *field == F::SrcAddr { "src" } else { "dst" },
