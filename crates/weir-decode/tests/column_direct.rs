@@ -102,6 +102,10 @@ fn both_ways(name: &str, datagrams: &[Datagram<'_>], sampling: SamplingPolicy) -
 #[test]
 fn captures_decode_the_same_both_ways() {
     let dir = Path::new(CAPTURES);
+    if !dir.is_dir() {
+        eprintln!("skipped: {CAPTURES} not found");
+        return;
+    }
     let mut names: Vec<_> = std::fs::read_dir(dir)
         .expect("shared/captures")
         .flatten()
