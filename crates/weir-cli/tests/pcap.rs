@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 /// Whether ../shared/captures is next to the checkout (tests that read it
 /// are skipped with a note when it is not, as the other capture tests are).
+#[allow(clippy::print_stderr)]
 fn have_captures() -> bool {
     if captures().is_dir() {
         return true;
