@@ -6,10 +6,11 @@
 //!   IPv6 fragments attributed to their first fragment's ports, and
 //!   VLAN/MPLS decapsulation (by `weir_decode::packet`). [`pcap_to_slots`]
 //!   runs captures (pcap, pcapng, gzip) through it into slot files.
-//! * **sFlow → pcap** (sflowtool -t): [`sflow::sampled_headers`] walks an
-//!   sFlow v5 datagram to the raw packet headers its flow samples carry and
-//!   [`PcapWriter`] writes them as a pcap stream that tcpdump, tshark and
-//!   Wireshark read.
+//!
+//! The other direction, sFlow → pcap (sflowtool -t), needs no flow cache:
+//! `weir_decode::sampled` walks an sFlow v5 datagram to the raw packet
+//! headers its samples carry and `weir_encode::pcap` writes them as a pcap
+//! stream; `weir sflow2pcap` and the collector's `--sflow-pcap` use them.
 //!
 //! Nothing here panics on bad input: damaged captures, garbage frames and
 //! malformed sFlow are counted in the reports and the rest is processed.
@@ -39,11 +40,8 @@
 
 mod cache;
 mod input;
-mod pcapw;
-pub mod sflow;
 mod slots;
 
 pub use cache::{CacheConfig, CacheStats, FlowCache, PacketOutcome};
 pub use input::{InputError, read_input};
-pub use pcapw::{LINKTYPE_ETHERNET, PcapWriter};
 pub use slots::{PcapError, PcapOptions, PcapReport, pcap_to_slots};

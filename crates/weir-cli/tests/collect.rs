@@ -460,3 +460,151 @@ fn ipv6_listener_and_exporter() {
     let v6 = weir_record::ip_to_u128("::1".parse().unwrap());
     assert!(recs.iter().all(|f| f.exporter_addr == Some(v6)));
 }
+
+/// Files under `d` whose name ends with `suffix`.
+fn walk_suffix(d: &Path, suffix: &str, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(d).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            walk_suffix(&p, suffix, out);
+        } else if p.to_string_lossy().ends_with(suffix) {
+            out.push(p);
+        }
+    }
+}
+
+/// (source, destination) of the IPv4/IPv6 packet in an Ethernet frame
+/// (802.1Q tags skipped).
+fn frame_addrs(f: &[u8]) -> Option<(u128, u128)> {
+    let v4 =
+        |b: &[u8]| weir_record::ip_to_u128(std::net::Ipv4Addr::new(b[0], b[1], b[2], b[3]).into());
+    let v6 = |b: &[u8]| u128::from_be_bytes(b.try_into().unwrap());
+    let mut at = 12;
+    while matches!(f.get(at..at + 2)?, [0x81, 0x00] | [0x88, 0xa8]) {
+        at += 4;
+    }
+    let ip = f.get(at + 2..)?;
+    match f.get(at..at + 2)? {
+        [0x08, 0x00] if ip.len() >= 20 => Some((v4(&ip[12..16]), v4(&ip[16..20]))),
+        [0x86, 0xdd] if ip.len() >= 40 => Some((v6(&ip[8..24]), v6(&ip[24..40]))),
+        _ => None,
+    }
+}
+
+/// Frames (time, source, destination) of every published header capture.
+fn header_frames(dir: &Path) -> Vec<(u64, u128, u128)> {
+    let mut pcaps = Vec::new();
+    walk_suffix(dir, ".pcap", &mut pcaps);
+    let mut out = Vec::new();
+    for p in pcaps {
+        let name = p.file_name().unwrap().to_str().unwrap();
+        assert!(!name.starts_with('.'), "unpublished capture {name}");
+        // Beside its slot file.
+        assert!(p.with_extension("").exists() || name.contains(".tmp"), "{name} has no slot file");
+        let bytes = std::fs::read(&p).unwrap();
+        for f in weir_decode::pcap::frames(&bytes).unwrap() {
+            let f = f.unwrap();
+            assert_eq!(f.linktype, 1);
+            assert!(f.orig_len as usize >= f.data.len());
+            let (s, d) = frame_addrs(f.data).expect("an IP packet");
+            out.push((f.ts_ns / 1_000_000, s, d));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// `--sflow-pcap`: the packet headers of the generator's sFlow samples are
+/// kept as a pcap beside each slot file, one frame per stored sFlow flow,
+/// with the flow's addresses, stamped with the flow's arrival time;
+/// NetFlow datagrams add none; queries ignore the captures.
+#[test]
+fn sflow_headers_are_kept_beside_the_slot_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = start(dir.path(), &["-t", "2", "--sflow-pcap"]);
+    for (fmt, to) in [("sflow", r.sflow), ("v9", r.netflow)] {
+        let st = Command::new(env!("CARGO_BIN_EXE_weir"))
+            .args(["gen", "--send", &to.to_string(), "--format", fmt])
+            .args(["--rate", "1500/s", "--duration", "3s", "--seed", "5"])
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let out = stop(r);
+    let flows = rows(dir.path());
+    let mut sflow: Vec<(u64, u128, u128)> = flows
+        .iter()
+        .filter(|f| f.flow_version == Some(0x85))
+        .map(|f| (f.received, f.src_addr.unwrap(), f.dst_addr.unwrap()))
+        .collect();
+    sflow.sort();
+    assert!(sflow.len() >= 4000, "{} sFlow flows", sflow.len());
+    assert!(flows.len() > sflow.len() + 4000, "v9 flows missing");
+    let frames = header_frames(dir.path());
+    assert_eq!(frames.len(), sflow.len());
+    assert_eq!(frames, sflow);
+    let mut pcaps = Vec::new();
+    walk_suffix(dir.path(), ".pcap", &mut pcaps);
+    assert!(pcaps.len() >= 2, "several slots: {pcaps:?}");
+    let line = out.lines().find(|l| l.starts_with("kept ")).unwrap_or_else(|| panic!("{out}"));
+    assert_eq!(
+        line,
+        format!(
+            "kept {} sFlow sampled headers in pcaps beside the slot files; not kept 0",
+            sflow.len()
+        )
+    );
+    // weir query reads the same directory without tripping over them.
+    let q = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["query", "-R", dir.path().to_str().unwrap(), "-q", "-o", "null"])
+        .output()
+        .unwrap();
+    assert!(q.status.success(), "{}", String::from_utf8_lossy(&q.stderr));
+}
+
+/// kill -9 with `--sflow-pcap`: the next start publishes the open slot's
+/// header capture beside the recovered slot, cut after its last complete
+/// frame.
+#[test]
+fn kill_9_recovers_the_header_capture() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["-t", "3600", "-S", "0", "--sflow-pcap"];
+    let mut r = start(dir.path(), &args);
+    let st = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["gen", "--send", &r.sflow.to_string(), "--format", "sflow"])
+        .args(["--rate", "20000/s", "--duration", "2s", "--seed", "6"])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    // The decode thread flushes the capture when it cuts a block (every
+    // 10 s of a slow source) or a block fills (32 768 rows): 40 000 flows
+    // fill one.
+    std::thread::sleep(Duration::from_millis(1500));
+    signal(&r, "-KILL");
+    r.child.wait().unwrap();
+    let mut tmp = Vec::new();
+    walk_suffix(dir.path(), ".tmp.pcap", &mut tmp);
+    assert_eq!(tmp.len(), 1, "the crash left the open capture behind");
+    // Tear the last frame, as a crash in the middle of a write would.
+    let len = std::fs::metadata(&tmp[0]).unwrap().len();
+    assert!(len > 24 + 16, "nothing reached the disk before the crash ({len} bytes)");
+    std::fs::OpenOptions::new().write(true).open(&tmp[0]).unwrap().set_len(len - 5).unwrap();
+
+    let r = start(dir.path(), &args);
+    let out = stop(r);
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("recovered ") && l.contains("sampled headers"))
+        .unwrap_or_else(|| panic!("{out}"));
+    let kept: usize = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let mut left = Vec::new();
+    walk_suffix(dir.path(), ".tmp.pcap", &mut left);
+    assert!(left.is_empty(), "{left:?}");
+    let frames = header_frames(dir.path());
+    assert_eq!(frames.len(), kept);
+    assert!(kept > 1000, "{line}");
+    assert!(frames.iter().all(|f| f.0 > 1_700_000_000_000), "stamped with arrival time");
+}

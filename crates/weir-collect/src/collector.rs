@@ -81,6 +81,14 @@ pub struct RunReport {
     pub files: Vec<PathBuf>,
     /// Unfinished slots of a crashed run, recovered at start-up.
     pub recovered: Vec<weir_store::RecoveryReport>,
+    /// Sampled-header captures of a crashed run published at start-up,
+    /// with the frames each kept.
+    pub recovered_captures: Vec<(PathBuf, usize)>,
+    /// sFlow sampled headers written to the slots' pcaps (`--sflow-pcap`).
+    pub sflow_headers: u64,
+    /// Sampled headers not kept: of a link type an Ethernet pcap cannot
+    /// hold, or lost to a write error.
+    pub sflow_headers_not_kept: u64,
 }
 
 /// A collector ready to run: sockets bound, configuration checked.
@@ -188,8 +196,13 @@ impl Collector {
             slots: OpenSlots::default(),
             slot_start_s: None,
             finisher: ftx,
+            stats: finish_stats.clone(),
             unknown: HashMap::new(),
-            report: RunReport { recovered, ..RunReport::default() },
+            report: RunReport {
+                recovered: recovered.slots,
+                recovered_captures: recovered.captures,
+                ..RunReport::default()
+            },
         };
 
         let result = match &cfg.input {
@@ -257,6 +270,10 @@ impl Collector {
         }
         result?;
         let mut report = w.report;
+        let h = &finish_stats.headers;
+        report.sflow_headers = h.stored.load(Ordering::Relaxed);
+        report.sflow_headers_not_kept =
+            h.skipped.load(Ordering::Relaxed) + h.lost.load(Ordering::Relaxed);
         report.files = published.lock().map(|p| p.clone()).unwrap_or_default();
         tracing::info!(
             datagrams = report.datagrams,
@@ -275,6 +292,7 @@ struct Worker {
     slots: OpenSlots,
     slot_start_s: Option<i64>,
     finisher: mpsc::Sender<Finished>,
+    stats: Arc<FinishStats>,
     unknown: HashMap<IpAddr, u64>,
     report: RunReport,
 }
@@ -436,6 +454,9 @@ impl Worker {
                 };
                 let sysid = self.decoder.accounts_mut().entry(key).sysid;
                 slot.account(&info, sysid, received_ms);
+                if self.cfg.sflow_pcap && info.protocol == weir_decode::Protocol::Sflow5 {
+                    slot.sampled_headers(payload, received_ms, &self.stats.headers);
+                }
                 for e in &info.errors {
                     tracing::debug!(error = %e, "decode error");
                 }

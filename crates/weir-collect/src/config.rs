@@ -133,6 +133,9 @@ pub struct CollectConfig {
     pub sampling: SamplingPolicy,
     /// Bound of the receive queue, in datagrams.
     pub queue_datagrams: usize,
+    /// Keep the raw packet headers of sFlow samples as a pcap beside each
+    /// slot file (`--sflow-pcap`).
+    pub sflow_pcap: bool,
 }
 
 impl CollectConfig {
@@ -157,6 +160,7 @@ impl CollectConfig {
             metrics: None,
             sampling: SamplingPolicy::Scale,
             queue_datagrams: DEFAULT_QUEUE_DATAGRAMS,
+            sflow_pcap: false,
         }
     }
 }

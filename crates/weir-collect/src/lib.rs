@@ -8,12 +8,15 @@
 //! each wall-clock-aligned rotation it hands the full slots to a finisher
 //! thread, which writes the footer, fsyncs, publishes the file and runs the
 //! after-rotation command. Everything counted per exporter goes into the
-//! slot footers and the Prometheus endpoint.
+//! slot footers and the Prometheus endpoint. With `--sflow-pcap` the
+//! sampled packet headers of sFlow datagrams are also kept, as a pcap
+//! beside each slot file.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
 mod collector;
 mod config;
+mod headers;
 mod listen;
 mod metrics;
 mod recovery;

@@ -184,6 +184,23 @@ pub(crate) fn render(
         "gauge",
         &mut one(finish.last_rotation_micros.load(Ordering::Relaxed)),
     );
+    let h = &finish.headers;
+    let not_kept = vec![
+        ("{reason=\"link_type\"}".to_string(), h.skipped.load(Ordering::Relaxed)),
+        ("{reason=\"write_error\"}".to_string(), h.lost.load(Ordering::Relaxed)),
+    ];
+    family(
+        "weir_sflow_headers_stored_total",
+        "sFlow sampled packet headers written to the slots' pcaps (--sflow-pcap).",
+        "counter",
+        &mut one(h.stored.load(Ordering::Relaxed)),
+    );
+    family(
+        "weir_sflow_headers_not_stored_total",
+        "sFlow sampled packet headers not written, by reason (--sflow-pcap).",
+        "counter",
+        &mut not_kept.into_iter(),
+    );
     o
 }
 

@@ -16,6 +16,7 @@ use weir_record::{BatchBuilder, ExporterStats, FlowRecord, ip_to_u128};
 use weir_store::{Creator, OnExists, SlotMeta, SlotWriter, StoreError, WriterOptions, slot_path};
 
 use crate::config::CollectConfig;
+use crate::headers::{HeaderCapture, HeaderStats};
 
 /// Which source a datagram belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -122,6 +123,12 @@ pub(crate) struct OpenSlot {
     /// Flows that could not be written (disk errors).
     lost: u64,
     error: Option<StoreError>,
+    /// sFlow sampled headers of the slot (`--sflow-pcap`), created with the
+    /// first header.
+    headers: Option<HeaderCapture>,
+    /// The header capture could not be created: headers are counted as
+    /// lost until the next slot.
+    headers_failed: bool,
 }
 
 impl OpenSlot {
@@ -143,7 +150,15 @@ impl OpenSlot {
             ..Default::default()
         };
         let writer = SlotWriter::create(&path, meta, opts)?;
-        Ok(OpenSlot { start_s, writer, exporters: BTreeMap::new(), lost: 0, error: None })
+        Ok(OpenSlot {
+            start_s,
+            writer,
+            exporters: BTreeMap::new(),
+            lost: 0,
+            error: None,
+            headers: None,
+            headers_failed: false,
+        })
     }
 
     /// Writes one flow; a write error is kept (and later flows counted as
@@ -183,8 +198,37 @@ impl OpenSlot {
         }
     }
 
+    /// Keeps the sampled packet headers of an sFlow datagram.
+    pub(crate) fn sampled_headers(
+        &mut self,
+        payload: &[u8],
+        received_ms: u64,
+        stats: &HeaderStats,
+    ) {
+        if self.headers.is_none() && !self.headers_failed {
+            match HeaderCapture::create(self.writer.temp_path()) {
+                Ok(h) => self.headers = Some(h),
+                Err(e) => {
+                    tracing::error!(slot = %self.writer.temp_path().display(), error = %e, "cannot create the sampled-header capture; headers are counted as lost until the next slot");
+                    self.headers_failed = true;
+                }
+            }
+        }
+        match self.headers.as_mut() {
+            Some(h) => h.datagram(payload, received_ms, stats),
+            None => {
+                let n =
+                    weir_decode::sampled::sampled_headers(payload, |_| {}).map_or(0, |w| w.headers);
+                stats.lost.fetch_add(n, Ordering::Relaxed);
+            }
+        }
+    }
+
     /// Writes buffered rows as a block (bounds what a crash can lose).
     pub(crate) fn cut_block(&mut self) {
+        if let Some(h) = self.headers.as_mut() {
+            h.flush();
+        }
         if self.error.is_none()
             && self.writer.buffered_rows() > 0
             && let Err(e) = self.writer.cut_block()
@@ -268,6 +312,8 @@ pub(crate) struct FinishStats {
     pub(crate) flows_lost: AtomicU64,
     pub(crate) last_rotation_ms: AtomicU64,
     pub(crate) last_rotation_micros: AtomicU64,
+    /// sFlow sampled headers kept (`--sflow-pcap`).
+    pub(crate) headers: HeaderStats,
 }
 
 /// A slot handed over for finalizing.
@@ -299,6 +345,12 @@ pub(crate) fn spawn_finisher(
                     stats.last_rotation_ms.store(crate::listen::now_ms(), Ordering::Relaxed);
                     stats.last_rotation_micros.store(us, Ordering::Relaxed);
                     tracing::info!(file = %path.display(), flows = rows, lost = slot.lost, micros = us, "slot written");
+                    if let Some(h) = slot.headers.take() {
+                        match h.publish(&path) {
+                            Ok(p) => tracing::info!(file = %p.display(), "sampled headers written"),
+                            Err(e) => tracing::error!(slot = %path.display(), error = %e, "sampled headers could not be published"),
+                        }
+                    }
                     if let Some(cmd) = &after_rotate {
                         match run_after(cmd, &path, &def, slot.start_s) {
                             Ok(c) => children.push(c),
@@ -310,6 +362,8 @@ pub(crate) fn spawn_finisher(
                     }
                 }
                 Err(e) => {
+                    // A header capture stays behind as a temporary file;
+                    // the next start publishes it.
                     stats.write_errors.fetch_add(1, Ordering::Relaxed);
                     stats.flows_lost.fetch_add(rows, Ordering::Relaxed);
                     tracing::error!(error = %e, flows = rows, "slot could not be written");

@@ -1,6 +1,8 @@
 //! Wire decoders: NetFlow v1/v5/v7/v9, IPFIX and sFlow v5 datagrams into
 //! [`FlowRecord`]s, plus the capture reading (`pcap`, `pcapng`, Ethernet to
-//! UDP) that `weir decode` and `weir collect -f` need.
+//! UDP) that `weir decode` and `weir collect -f` need, and the walk to the
+//! raw packet headers sFlow samples carry ([`sampled`]) that `weir
+//! sflow2pcap` and the collector's header capture write out.
 //!
 //! The design decision: decoding is **pure**. A [`Decoder`] is given a UDP
 //! payload, the address it came from and the time it was received, and
@@ -43,6 +45,7 @@ mod hash;
 mod netflow;
 pub mod packet;
 pub mod pcap;
+pub mod sampled;
 mod sflow;
 
 pub use account::{Account, AccountKey, Accounts, MAX_ACCOUNTS, OVERFLOW_DOMAIN};

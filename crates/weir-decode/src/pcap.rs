@@ -120,6 +120,14 @@ pub struct Frames<'a> {
     done: bool,
 }
 
+impl Frames<'_> {
+    /// Byte offset just past the last frame returned: after the last good
+    /// frame of a damaged or cut capture, the length of its readable part.
+    pub fn offset(&self) -> usize {
+        self.pos
+    }
+}
+
 fn rd16(b: &[u8], le: bool) -> u16 {
     let a = [b[0], b[1]];
     if le { u16::from_le_bytes(a) } else { u16::from_be_bytes(a) }

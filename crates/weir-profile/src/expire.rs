@@ -2,7 +2,8 @@
 //! older or larger than its limits, down to a low watermark.
 //!
 //! Safe while collectors and queries run: only published slot files
-//! (`weir.YYYYMMDDhhmm[.N]`) are candidates, never the temporary file of
+//! (`weir.YYYYMMDDhhmm[.N]`) and the sampled-header captures beside them
+//! (`….pcap`, counted and deleted with their slot) are candidates, never the temporary file of
 //! an open slot (`.weir.*.tmp`) nor anything hidden, symbolic links are
 //! not followed, files are deleted whole (a query holding one open keeps
 //! reading its mapping), and only empty directories below the root are
@@ -262,6 +263,13 @@ pub fn scan(root: &Path, rescan: bool) -> Result<(Vec<FileEntry>, u64)> {
     Ok((files, read))
 }
 
+/// A slot file, or the sampled-header capture the collector keeps beside
+/// it (`weir.YYYYMMDDhhmm[.N].pcap`, `--sflow-pcap`): expired with its
+/// slot.
+fn slot_or_capture(name: &str) -> Option<weir_store::SlotName> {
+    parse_slot_file_name(name).or_else(|| name.strip_suffix(".pcap").and_then(parse_slot_file_name))
+}
+
 fn ok_name(n: &str) -> bool {
     !n.starts_with('.') && !n.contains('\n')
 }
@@ -298,7 +306,7 @@ fn walk(
                 if ft.is_dir() {
                     d.subdirs.push(name.to_string());
                 } else if ft.is_file()
-                    && let Some(n) = parse_slot_file_name(name)
+                    && let Some(n) = slot_or_capture(name)
                 {
                     let Ok(m) = ent.metadata() else { continue };
                     d.files.push((name.to_string(), n.start_s, n.seq, allocated(&m)));

@@ -73,3 +73,32 @@ fn expiry_deletes_only_whole_published_files_inside_the_tree() {
     assert_eq!((dry.expired.len(), dry.after.files), (14, 10));
     assert_eq!(scan(&root, false).unwrap().0.len(), 24, "dry run");
 }
+
+/// The sampled-header captures a collector keeps beside its slot files
+/// (`weir collect --sflow-pcap`) count towards the size and leave with
+/// their slot; the open slot's hidden capture is never touched.
+#[test]
+fn header_captures_are_counted_and_expired_with_their_slot() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    tree(root, 2);
+    let day1 = root.join("2024/03/04");
+    let day2 = root.join("2024/03/05");
+    fs::write(day1.join("weir.202403040100.pcap"), vec![2u8; 1000]).unwrap();
+    fs::write(day2.join("weir.202403052300.pcap"), vec![2u8; 1000]).unwrap();
+    let open = day2.join(".weir.202403052300.1.0.tmp.pcap");
+    fs::write(&open, b"open").unwrap();
+    fs::write(day2.join("notes.pcap"), b"not ours").unwrap();
+    let (files, _) = scan(root, true).unwrap();
+    assert_eq!(files.len(), 50);
+    let opts = ExpireOptions {
+        limits: Limits { max_age_s: Some(DAY as u64), max_size: None, watermark: 100 },
+        now_s: T0 + 2 * DAY,
+        ..Default::default()
+    };
+    let rep = expire(root, &opts).unwrap();
+    assert_eq!(rep.expired.len(), 25, "a day of slots and the capture beside one");
+    assert!(!day1.exists());
+    assert!(open.exists() && day2.join("notes.pcap").exists());
+    assert!(day2.join("weir.202403052300.pcap").exists());
+}

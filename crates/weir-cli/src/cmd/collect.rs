@@ -77,6 +77,11 @@ pub struct CollectArgs {
     /// Ignore the rates exporters announce and use this one (nfcapd -s -N).
     #[arg(long, value_name = "N")]
     pub force_sampling: Option<u32>,
+    /// Keep the raw packet headers sFlow samples carry as a pcap beside each
+    /// slot file (FILE.pcap, Ethernet frames at arrival time), for tcpdump,
+    /// tshark and Wireshark.
+    #[arg(long)]
+    pub sflow_pcap: bool,
     /// Datagrams the receive queue holds before it drops (and counts).
     #[arg(long, default_value_t = weir_collect::DEFAULT_QUEUE_DATAGRAMS)]
     pub queue: usize,
@@ -150,6 +155,7 @@ impl CollectArgs {
             _ => SamplingPolicy::Scale,
         };
         cfg.queue_datagrams = self.queue.max(1);
+        cfg.sflow_pcap = self.sflow_pcap;
         Ok(cfg)
     }
 }
@@ -204,6 +210,9 @@ pub fn run(args: &CollectArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
                 .unwrap_or_default()
         )?;
     }
+    for (p, n) in &r.recovered_captures {
+        writeln!(out, "recovered {n} sampled headers into {}", p.display())?;
+    }
     writeln!(
         out,
         "collected {} datagrams, {} flows into {} files; queue drops {}; datagrams from unknown exporters {}",
@@ -213,5 +222,12 @@ pub fn run(args: &CollectArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         r.queue_drops,
         r.unknown_exporter_datagrams
     )?;
+    if args.sflow_pcap {
+        writeln!(
+            out,
+            "kept {} sFlow sampled headers in pcaps beside the slot files; not kept {}",
+            r.sflow_headers, r.sflow_headers_not_kept
+        )?;
+    }
     Ok(crate::EXIT_OK)
 }

@@ -10,9 +10,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use clap::Args;
-use weir_capture::sflow::{WalkStats, sampled_headers, to_ethernet};
-use weir_capture::{LINKTYPE_ETHERNET, PcapWriter, read_input};
+use weir_capture::read_input;
 use weir_decode::pcap::read_capture;
+use weir_decode::sampled::{WalkStats, sampled_headers, to_ethernet};
+use weir_encode::pcap::{LINKTYPE_ETHERNET, PcapWriter};
 
 use crate::units::parse_duration_ms;
 

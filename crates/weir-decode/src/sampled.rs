@@ -1,4 +1,5 @@
-//! sFlow v5 sampled packet headers, for `weir sflow2pcap`.
+//! sFlow v5 sampled packet headers, for `weir sflow2pcap` and the
+//! collector's `--sflow-pcap`.
 //!
 //! [`sampled_headers`] walks one sFlow v5 datagram (XDR: the header, then
 //! samples, each a list of records) and hands every *raw packet header*
