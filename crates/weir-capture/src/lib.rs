@@ -43,5 +43,5 @@ mod input;
 mod slots;
 
 pub use cache::{CacheConfig, CacheStats, FlowCache, PacketOutcome};
-pub use input::{InputError, read_input};
+pub use input::{FramesError, InputError, read_frames, read_input};
 pub use slots::{PcapError, PcapOptions, PcapReport, pcap_to_slots};

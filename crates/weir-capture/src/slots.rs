@@ -4,14 +4,14 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use weir_decode::pcap::{CaptureError, frames};
+use weir_decode::pcap::CaptureError;
 use weir_record::FlowRecord;
 use weir_store::{
     Creator, OnExists, SlotMeta, SlotWriter, SubdirLayout, WriterOptions, slot_path, slot_start,
 };
 
 use crate::cache::{CacheConfig, CacheStats, FlowCache};
-use crate::input::read_input;
+use crate::input::{FramesError, read_frames};
 
 /// What to read and where to write.
 #[derive(Debug, Clone)]
@@ -98,22 +98,7 @@ pub fn pcap_to_slots(opts: &PcapOptions) -> Result<PcapReport, PcapError> {
     };
     let mut buf: Vec<FlowRecord> = Vec::with_capacity(4096);
     for path in &opts.inputs {
-        let data = read_input(path).map_err(PcapError::Input)?;
-        let it = match frames(&data) {
-            Ok(it) => it,
-            Err(e) => {
-                out.report.capture_errors.push((path.clone(), e));
-                continue;
-            }
-        };
-        for f in it {
-            let f = match f {
-                Ok(f) => f,
-                Err(e) => {
-                    out.report.capture_errors.push((path.clone(), e));
-                    break;
-                }
-            };
+        let damage = read_frames(path, |f| {
             out.report.frames += 1;
             let ms = f.ts_ns / 1_000_000;
             if out.report.first_ms == 0 || ms < out.report.first_ms {
@@ -126,6 +111,14 @@ pub fn pcap_to_slots(opts: &PcapOptions) -> Result<PcapReport, PcapError> {
                 buf.clear();
                 out.close_before(cache.clock_ns() / 1_000_000)?;
             }
+            Ok(())
+        })
+        .map_err(|e| match e {
+            FramesError::Input(e) => PcapError::Input(e),
+            FramesError::Handler(e) => e,
+        })?;
+        if let Some(e) = damage {
+            out.report.capture_errors.push((path.clone(), e));
         }
     }
     cache.flush(&mut buf);

@@ -92,7 +92,8 @@ pub fn frames(capture: &[u8]) -> Result<Frames<'_>, CaptureError> {
         [0x0a, 0x0d, 0x0d, 0x0a] => Kind::Pcapng { le: true, ifaces: Vec::new() },
         _ => return Err(cerr(0, format!("not a pcap or pcapng file (magic {m:02x?})"))),
     };
-    let mut f = Frames { buf: capture, pos: 0, number: 0, kind, done: false };
+    let mut f =
+        Frames { buf: capture, pos: 0, number: 0, kind, done: false, partial: false, more: false };
     if let Kind::Pcap { le, .. } = f.kind {
         if capture.len() < 24 {
             return Err(cerr(0, "pcap file header truncated"));
@@ -106,6 +107,7 @@ pub fn frames(capture: &[u8]) -> Result<Frames<'_>, CaptureError> {
     Ok(f)
 }
 
+#[derive(Debug, Clone)]
 enum Kind {
     Pcap { le: bool, nanos: bool, linktype: u32 },
     Pcapng { le: bool, ifaces: Vec<(u32, u64)> }, // (linktype, ticks per second)
@@ -118,13 +120,77 @@ pub struct Frames<'a> {
     number: usize,
     kind: Kind,
     done: bool,
+    /// `buf` is only the part of the capture read so far: a record that
+    /// runs past its end ends the iteration with `more` set instead of an
+    /// error.
+    partial: bool,
+    more: bool,
 }
 
-impl Frames<'_> {
+/// Where a [`Frames`] over part of a capture stopped: what it needs to go
+/// on over the next part (link types, byte order, interfaces, frame
+/// numbers).
+#[derive(Debug, Clone)]
+pub struct Resume {
+    kind: Kind,
+    number: usize,
+}
+
+/// Largest pcap record or pcapng block accepted when reading a capture in
+/// parts (far above any snap length): a larger length is damage, not a
+/// record still to be read.
+pub const MAX_RECORD: usize = 64 << 20;
+
+impl<'a> Frames<'a> {
     /// Byte offset just past the last frame returned: after the last good
     /// frame of a damaged or cut capture, the length of its readable part.
     pub fn offset(&self) -> usize {
         self.pos
+    }
+
+    /// Treats the bytes as the first part of a longer capture: a record
+    /// cut by their end stops the iteration (see [`Frames::needs_more`]).
+    pub fn partial(mut self) -> Self {
+        self.partial = true;
+        self
+    }
+
+    /// Whether the iteration stopped at a record the bytes hold only part
+    /// of (only when [`Frames::partial`]): read on from [`Frames::offset`]
+    /// and go on with [`Frames::resume`].
+    pub fn needs_more(&self) -> bool {
+        self.more
+    }
+
+    /// The state to go on from [`Frames::offset`] in the next part.
+    pub fn state(&self) -> Resume {
+        Resume { kind: self.kind.clone(), number: self.number }
+    }
+
+    /// Goes on over `buf`, the capture's bytes from where the previous
+    /// part stopped; `last` when they run to the end of the capture (a cut
+    /// record is then an error, as with [`frames`]).
+    pub fn resume(buf: &'a [u8], state: Resume, last: bool) -> Frames<'a> {
+        Frames {
+            buf,
+            pos: 0,
+            number: state.number,
+            kind: state.kind,
+            done: false,
+            partial: !last,
+            more: false,
+        }
+    }
+
+    /// In partial mode, a record of `need` bytes at `at` that the buffer
+    /// does not hold yet ends the part.
+    fn cut(&mut self, at: usize, need: usize) -> bool {
+        if self.partial && need <= MAX_RECORD && self.buf.len() - at < need {
+            self.more = true;
+            true
+        } else {
+            false
+        }
     }
 }
 
@@ -172,12 +238,18 @@ impl<'a> Frames<'a> {
         }
         let at = self.pos;
         if b.len() - at < 16 {
+            if self.cut(at, 16) {
+                return Ok(None);
+            }
             return Err(cerr(at, "truncated pcap record header"));
         }
         let h = &b[at..at + 16];
         let (sec, frac, incl, orig) =
             (rd32(h, le), rd32(&h[4..], le), rd32(&h[8..], le), rd32(&h[12..], le));
         let incl = incl as usize;
+        if incl > b.len() - at - 16 && self.cut(at, incl.saturating_add(16)) {
+            return Ok(None);
+        }
         if incl > b.len() - at - 16 {
             return Err(cerr(
                 at,
@@ -204,6 +276,9 @@ impl<'a> Frames<'a> {
                 return Ok(None);
             }
             if b.len() - at < 12 {
+                if self.cut(at, 12) {
+                    return Ok(None);
+                }
                 return Err(cerr(at, "truncated pcapng block header"));
             }
             let raw_type = &b[at..at + 4];
@@ -222,6 +297,15 @@ impl<'a> Frames<'a> {
             };
             let btype = rd32(raw_type, le);
             let len = rd32(&b[at + 4..], le) as usize;
+            if self.partial
+                && len >= 12
+                && len.is_multiple_of(4)
+                && len <= MAX_RECORD
+                && len > b.len() - at
+            {
+                self.more = true;
+                return Ok(None);
+            }
             if len < 12 || !len.is_multiple_of(4) || len > b.len() - at {
                 return Err(cerr(at + 4, format!("pcapng block length {len} is impossible here")));
             }
