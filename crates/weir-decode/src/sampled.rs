@@ -10,7 +10,11 @@
 //! of link type 1: Ethernet headers as they are, bare IPv4/IPv6 headers
 //! (header protocols 11 and 12) behind a synthetic Ethernet header.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
+
+use crate::ErrorKind;
+use crate::sflow::read::{Problem, Reader};
+use crate::sflow::{parse_header, sample_frame};
 
 /// One raw packet header record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,40 +58,25 @@ pub struct WalkStats {
 
 /// Why a datagram could not be walked to its end (everything before the
 /// problem was still handed over).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WalkError {
     /// Byte offset in the datagram.
     pub offset: usize,
     /// What is wrong.
-    pub what: &'static str,
+    pub kind: ErrorKind,
 }
 
 impl std::fmt::Display for WalkError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "offset {}: {}", self.offset, self.what)
+        write!(f, "offset {}: {}", self.offset, self.kind)
     }
 }
 
 impl std::error::Error for WalkError {}
 
-struct Rd<'a> {
-    b: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Rd<'a> {
-    fn u32(&mut self, what: &'static str) -> Result<u32, WalkError> {
-        let s = self.bytes(4, what)?;
-        Ok(u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
-    }
-    fn bytes(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], WalkError> {
-        let s = self
-            .b
-            .get(self.at..)
-            .and_then(|r| r.get(..n))
-            .ok_or(WalkError { offset: self.at, what })?;
-        self.at += n;
-        Ok(s)
+impl From<Problem> for WalkError {
+    fn from(p: Problem) -> Self {
+        WalkError { offset: p.offset, kind: p.kind }
     }
 }
 
@@ -95,87 +84,56 @@ impl<'a> Rd<'a> {
 /// cannot hold more than this many 8-byte sample headers anyway).
 const MAX_ITEMS: u32 = 8192;
 
-/// Walks one sFlow v5 datagram; see the module docs.
+fn be32(b: &[u8]) -> u32 {
+    u32::from_be_bytes([b[0], b[1], b[2], b[3]])
+}
+
+/// Walks one sFlow v5 datagram; see the module docs. Reads with the
+/// decoder's own XDR reader, datagram header and sample framing.
 pub fn sampled_headers<'a>(
     datagram: &'a [u8],
     mut f: impl FnMut(&SampledHeader<'a>),
 ) -> Result<WalkStats, WalkError> {
     let mut st = WalkStats::default();
-    let mut r = Rd { b: datagram, at: 0 };
-    let version = r.u32("datagram header")?;
-    if version != 5 {
-        return Err(WalkError { offset: 0, what: "not sFlow version 5" });
-    }
-    let agent = match r.u32("agent address type")? {
-        1 => {
-            let s = r.bytes(4, "agent address")?;
-            IpAddr::V4(Ipv4Addr::new(s[0], s[1], s[2], s[3]))
-        }
-        2 => {
-            let mut a = [0u8; 16];
-            a.copy_from_slice(r.bytes(16, "agent address")?);
-            IpAddr::V6(Ipv6Addr::from(a))
-        }
-        _ => return Err(WalkError { offset: 4, what: "unknown agent address type" }),
-    };
-    let sub_agent = r.u32("sub-agent id")?;
-    r.bytes(8, "sequence number and uptime")?;
-    let n = r.u32("sample count")?;
-    for _ in 0..n.min(MAX_ITEMS) {
-        let tag = r.u32("sample tag")?;
-        let len = r.u32("sample length")? as usize;
-        let body_at = r.at;
-        let body = r.bytes(len, "sample runs past the datagram")?;
+    let mut rd = Reader::new(datagram, 0);
+    let h = parse_header(&mut rd)?;
+    for _ in 0..h.samples.min(MAX_ITEMS) {
+        let (tag, mut s) = sample_frame(&mut rd)?;
         st.samples += 1;
         let (enterprise, format) = (tag >> 12, tag & 0xfff);
         if enterprise != 0 || !matches!(format, 1 | 3 | 5) {
             continue;
         }
         st.packet_samples += 1;
-        let mut s = Rd { b: body, at: 0 };
-        let fixed = |e: &'static str| WalkError { offset: body_at, what: e };
         // Skip to the record count; take the sampling rate on the way.
         let rate = match format {
-            1 => {
-                let b = s.bytes(28, "flow sample").map_err(|_| fixed("flow sample cut short"))?;
-                u32::from_be_bytes([b[8], b[9], b[10], b[11]])
-            }
-            3 => {
-                let b = s
-                    .bytes(40, "expanded flow sample")
-                    .map_err(|_| fixed("expanded flow sample cut short"))?;
-                u32::from_be_bytes([b[12], b[13], b[14], b[15]])
-            }
+            1 => be32(&s.bytes("sFlow flow sample", 28)?[8..]),
+            3 => be32(&s.bytes("sFlow expanded flow sample", 40)?[12..]),
+            // Discard: sequence, expanded source id (2 words), drops,
+            // input, output, reason.
             _ => {
-                // Discard: sequence, expanded source id (2 words), drops,
-                // input, output, reason.
-                s.bytes(28, "discard sample").map_err(|_| fixed("discard sample cut short"))?;
+                s.bytes("sFlow discard sample", 28)?;
                 0
             }
         };
-        let records = s.u32("record count").map_err(|_| fixed("record count missing"))?;
+        let records = s.u32("sFlow flow record count")?;
         for _ in 0..records.min(MAX_ITEMS) {
-            let rel = |e: WalkError| WalkError { offset: body_at + e.offset, what: e.what };
-            let rtag = s.u32("record tag").map_err(rel)?;
-            let rlen = s.u32("record length").map_err(rel)? as usize;
-            let rec_at = s.at;
-            let rec = s.bytes(rlen, "record runs past its sample").map_err(rel)?;
+            let rtag = s.u32("sFlow flow record header")?;
+            let rlen = s.u32("sFlow flow record header")? as usize;
+            let mut r = s.sub("sFlow flow record", rlen)?;
             if rtag != 1 {
                 continue;
             }
-            let mut h = Rd { b: rec, at: 0 };
-            let at = body_at + rec_at;
-            let bad = |what| WalkError { offset: at, what };
-            let protocol = h.u32("").map_err(|_| bad("raw header record cut short"))?;
-            let frame_length = h.u32("").map_err(|_| bad("raw header record cut short"))?;
-            let stripped = h.u32("").map_err(|_| bad("raw header record cut short"))?;
-            let hlen = h.u32("").map_err(|_| bad("raw header record cut short"))? as usize;
-            let header =
-                h.bytes(hlen, "").map_err(|_| bad("sampled header runs past its record"))?;
+            const W: &str = "sFlow raw packet header record";
+            let protocol = r.u32(W)?;
+            let frame_length = r.u32(W)?;
+            let stripped = r.u32(W)?;
+            let hlen = r.u32(W)? as usize;
+            let header = r.bytes("sFlow sampled header", hlen)?;
             st.headers += 1;
             f(&SampledHeader {
-                agent,
-                sub_agent,
+                agent: h.agent,
+                sub_agent: h.sub_agent,
                 sample_format: format,
                 sampling_rate: rate,
                 protocol,
@@ -213,6 +171,7 @@ pub fn to_ethernet<'b>(h: &SampledHeader<'_>, buf: &'b mut Vec<u8>) -> Option<(&
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
 
     fn be(v: u32) -> [u8; 4] {
         v.to_be_bytes()

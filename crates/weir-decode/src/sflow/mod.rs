@@ -66,7 +66,7 @@
 
 mod counters;
 mod flow;
-mod read;
+pub(crate) mod read;
 
 use crate::hash::FastMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -244,15 +244,15 @@ fn source_key(ctx: &Ctx, source: u64, counters: bool) -> SourceKey {
 }
 
 /// The datagram header.
-struct Header {
-    agent: IpAddr,
-    sub_agent: u32,
-    sequence: u32,
-    uptime_ms: u32,
-    samples: u32,
+pub(crate) struct Header {
+    pub(crate) agent: IpAddr,
+    pub(crate) sub_agent: u32,
+    pub(crate) sequence: u32,
+    pub(crate) uptime_ms: u32,
+    pub(crate) samples: u32,
 }
 
-fn parse_header(rd: &mut Reader<'_>) -> Result<Header, Problem> {
+pub(crate) fn parse_header(rd: &mut Reader<'_>) -> Result<Header, Problem> {
     const WHAT: &str = "sFlow datagram header";
     let version = rd.u32(WHAT)?;
     if version != 5 {
@@ -286,7 +286,7 @@ fn parse_header(rd: &mut Reader<'_>) -> Result<Header, Problem> {
 }
 
 /// Reads a sample's format and length and returns its body.
-fn sample_frame<'a>(rd: &mut Reader<'a>) -> Result<(u32, Reader<'a>), Problem> {
+pub(crate) fn sample_frame<'a>(rd: &mut Reader<'a>) -> Result<(u32, Reader<'a>), Problem> {
     let format = rd.u32("sFlow sample header")?;
     let at = rd.offset();
     let len = rd.u32("sFlow sample header")? as usize;

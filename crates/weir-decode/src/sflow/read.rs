@@ -5,28 +5,28 @@ use crate::ErrorKind;
 
 /// A problem at an absolute byte offset of the datagram.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Problem {
-    pub(super) offset: usize,
-    pub(super) kind: ErrorKind,
+pub(crate) struct Problem {
+    pub(crate) offset: usize,
+    pub(crate) kind: ErrorKind,
 }
 
 impl Problem {
     #[cold]
     #[inline(never)]
-    pub(super) fn new(offset: usize, kind: ErrorKind) -> Problem {
+    pub(crate) fn new(offset: usize, kind: ErrorKind) -> Problem {
         Problem { offset, kind }
     }
 
     #[cold]
     #[inline(never)]
-    pub(super) fn short(offset: usize, what: &'static str, need: usize, have: usize) -> Problem {
+    pub(crate) fn short(offset: usize, what: &'static str, need: usize, have: usize) -> Problem {
         Problem { offset, kind: ErrorKind::Truncated { what, need, have } }
     }
 }
 
 /// Reads XDR (big-endian, 4-byte aligned) values from `buf`.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Reader<'a> {
+pub(crate) struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
     /// Offset of `buf[0]` in the datagram.
@@ -34,23 +34,23 @@ pub(super) struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
-    pub(super) fn new(buf: &'a [u8], base: usize) -> Reader<'a> {
+    pub(crate) fn new(buf: &'a [u8], base: usize) -> Reader<'a> {
         Reader { buf, pos: 0, base }
     }
 
     /// Absolute offset of the next byte.
-    pub(super) fn offset(&self) -> usize {
+    pub(crate) fn offset(&self) -> usize {
         self.base + self.pos
     }
 
     /// Bytes left.
-    pub(super) fn remaining(&self) -> usize {
+    pub(crate) fn remaining(&self) -> usize {
         self.buf.len() - self.pos
     }
 
     /// The next `n` bytes.
     #[inline(always)]
-    pub(super) fn bytes(&mut self, what: &'static str, n: usize) -> Result<&'a [u8], Problem> {
+    pub(crate) fn bytes(&mut self, what: &'static str, n: usize) -> Result<&'a [u8], Problem> {
         match self.buf.get(self.pos..).and_then(|r| r.get(..n)) {
             Some(s) => {
                 self.pos += n;
@@ -62,19 +62,19 @@ impl<'a> Reader<'a> {
 
     /// The next `n` bytes as a reader of their own.
     #[inline(always)]
-    pub(super) fn sub(&mut self, what: &'static str, n: usize) -> Result<Reader<'a>, Problem> {
+    pub(crate) fn sub(&mut self, what: &'static str, n: usize) -> Result<Reader<'a>, Problem> {
         let base = self.offset();
         Ok(Reader::new(self.bytes(what, n)?, base))
     }
 
     #[inline(always)]
-    pub(super) fn u32(&mut self, what: &'static str) -> Result<u32, Problem> {
+    pub(crate) fn u32(&mut self, what: &'static str) -> Result<u32, Problem> {
         let s = self.bytes(what, 4)?;
         Ok(u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
     }
 
     #[inline(always)]
-    pub(super) fn u64(&mut self, what: &'static str) -> Result<u64, Problem> {
+    pub(crate) fn u64(&mut self, what: &'static str) -> Result<u64, Problem> {
         let s = self.bytes(what, 8)?;
         let mut a = [0u8; 8];
         a.copy_from_slice(s);
@@ -83,7 +83,7 @@ impl<'a> Reader<'a> {
 
     /// An sFlow `address`: type (0 unknown, 1 IPv4, 2 IPv6) and the bytes.
     /// `None` for type 0.
-    pub(super) fn address(
+    pub(crate) fn address(
         &mut self,
         what: &'static str,
     ) -> Result<Option<std::net::IpAddr>, Problem> {
