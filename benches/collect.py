@@ -9,7 +9,8 @@ rate with zero loss is the result; CPU per 1 M flows/s is CPU share divided
 by the rate in millions.
 
 Usage: python3 benches/collect.py [--rates 100k,250k,500k,1M] [--seconds 10]
-                                 [--tools weir,nfcapd,nfcapd-lz4] [--weir PATH]
+                                 [--tools weir,weir-z0,nfcapd,nfcapd-lz4] [--weir PATH]
+(weir-z0 is weir with -z 0, no block compression: nfcapd's default.)
 Needs: cargo build --release -p weir-cli; nfcapd/nfdump (apt-get install -y nfdump).
 Prints a Markdown table (pasted into docs/PERFORMANCE.md).
 """
@@ -65,9 +66,11 @@ def stored_nfcapd(d):
 
 def run_one(tool, fmt, rate, seconds, port):
     d = tempfile.mkdtemp(prefix=f"bench-{tool}-")
-    if tool == "weir":
+    if tool.startswith("weir"):
         key = "--sflow" if fmt == "sflow" else "--netflow"
         cmd = [WEIR, "collect", "-w", d, key, f"127.0.0.1:{port}", "-t", "60", "-B", str(16 << 20), "--log", "warn"]
+        if tool == "weir-z0":
+            cmd += ["-z", "0"]  # no block compression, like nfcapd's default
     else:
         cmd = ["nfcapd", "-b", "127.0.0.1", "-p", str(port), "-w", d, "-t", "60", "-B", str(16 << 20)]
         if tool == "nfcapd-lz4":
@@ -92,7 +95,7 @@ def run_one(tool, fmt, rate, seconds, port):
     m = re.search(r"sent (\d+) flows", send.stdout)
     sent = int(m.group(1)) if m else 0
     achieved = re.search(r"\(([0-9.]+) flows/s\)", send.stdout)
-    stored = stored_weir(d) if tool == "weir" else stored_nfcapd(d)
+    stored = stored_weir(d) if tool.startswith("weir") else stored_nfcapd(d)
     size = sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(d) for f in fs)
     shutil.rmtree(d, ignore_errors=True)
     cpu = (c1 - c0) / wall
@@ -104,17 +107,17 @@ def main():
     ap.add_argument("--rates", default="250k,500k,1M,1.5M,2M")
     ap.add_argument("--sflow-rates", default="100k,200k,400k")
     ap.add_argument("--seconds", type=int, default=10)
-    ap.add_argument("--tools", default="weir,nfcapd,nfcapd-lz4", help="collectors to run, in order")
+    ap.add_argument("--tools", default="weir,nfcapd,nfcapd-lz4", help="collectors to run, in order: weir, weir-z0 (-z 0: no block compression), nfcapd, nfcapd-lz4")
     ap.add_argument("--weir", default=WEIR, help="the weir binary (default: target/release/weir)")
     a = ap.parse_args()
     set_weir(a.weir)
     if not os.path.exists(WEIR):
         sys.exit("build first: cargo build --release -p weir-cli")
-    tools = [t for t in a.tools.split(",") if t == "weir" or shutil.which("nfcapd")]
+    tools = [t for t in a.tools.split(",") if t.startswith("weir") or shutil.which("nfcapd")]
     print("| collector | format | offered flows/s | achieved flows/s | sent | stored | lost | CPU (share of one core) | CPU per 1 M flows/s | bytes/flow on disk |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     port = 39000
-    plan = [(fmt, r) for fmt, rates in (("v9", a.rates), ("sflow", a.sflow_rates)) for r in rates.split(",")]
+    plan = [(fmt, r) for fmt, rates in (("v9", a.rates), ("sflow", a.sflow_rates)) for r in rates.split(",") if r]
     for fmt, r in plan:
         for tool in tools:
             if fmt == "sflow" and tool.startswith("nfcapd"):

@@ -13,7 +13,8 @@
 //! -f`), the same code as the socket path minus the receive threads. It
 //! prints flows, datagrams and bytes per flow; `PIPELINE_REPEAT=N` repeats
 //! the run N times (for perf), `PIPELINE_KEEP=DIR` keeps the files in DIR,
-//! `PIPELINE_ZSTD=L` sets the zstd level (default: the collector's).
+//! `PIPELINE_ZSTD=L` sets the zstd level (default: the collector's; 0 =
+//! no compression, as `weir collect -z 0`).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -108,7 +109,10 @@ fn run(input: &Path) {
     cfg.input = Input::Capture(input.to_path_buf());
     cfg.slot_secs = 60;
     if let Some(level) = std::env::var("PIPELINE_ZSTD").ok().and_then(|s| s.parse().ok()) {
-        cfg.compression = weir_store::Compression::Zstd(level);
+        cfg.compression = match level {
+            0 => weir_store::Compression::None,
+            l => weir_store::Compression::Zstd(l),
+        };
     }
     let collector = Collector::build(cfg).expect("collector");
     let report = collector.run(Arc::new(AtomicBool::new(false))).expect("run");
