@@ -32,7 +32,7 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-WEIR = os.path.join(ROOT, "target", "release", "weir")
+WEIR = os.environ.get("WEIR") or os.path.join(ROOT, "target", "release", "weir")
 START = "2024-03-04T00:00"
 ENV = dict(os.environ, TZ="UTC")
 

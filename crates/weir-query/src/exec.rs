@@ -20,7 +20,7 @@ use crate::model::{
 };
 use crate::order::{TopN, counters_value, order_value, rank};
 use crate::spill::SpillSet;
-use crate::stats::{ElemAcc, Spill, StatMap, finish_in_memory, tables};
+use crate::stats::{ElemAcc, SharedStatMap, Spill, finish_in_memory, tables};
 
 /// Default memory budget of the aggregation and statistic maps (1 GiB).
 pub const DEFAULT_MEMORY_BUDGET: usize = 1 << 30;
@@ -883,7 +883,7 @@ fn run_stats(
             let big = w.elems.iter().enumerate().max_by_key(|(_, e)| e.map.memory());
             match (big, &mut w.records) {
                 (Some((i, e)), _) if e.map.memory() >= rec => {
-                    if e.map.len() == 0 {
+                    if e.map.is_empty() {
                         return Ok(());
                     }
                     spills[i].spill(&mut w.elems[i].map)?;
@@ -893,11 +893,15 @@ fn run_stats(
             }
         }
     };
-    // Window by window: every block is counted on its own in parallel, then
-    // the window's maps are absorbed partition by partition in parallel.
+    // Window by window: every block is counted on its own in parallel and
+    // its element maps are merged into the shared ones right away (a lock
+    // per partition); the window's record tables are absorbed partition by
+    // partition in parallel.
     let mut main = new_work();
     for w in units.chunks((threads * 4).max(4)) {
-        let locals: Vec<StatsWork> = pool.install(|| {
+        let shared: Vec<SharedStatMap> =
+            main.elems.iter_mut().map(|e| SharedStatMap::new(std::mem::take(&mut e.map))).collect();
+        let locals: Vec<(Scan, Option<AggTable>)> = pool.install(|| {
             w.par_iter()
                 .map_init(ChunkReader::new, |reader, u| {
                     let mut lw = new_work();
@@ -911,27 +915,24 @@ fn run_stats(
                         }
                         weir_store::recycle(batch);
                     }
-                    lw
+                    for (sh, acc) in shared.iter().zip(lw.elems) {
+                        sh.merge(acc.map, u.block.wrapping_mul(37));
+                    }
+                    (lw.scan, lw.records)
                 })
                 .collect()
         });
-        let mut maps: Vec<Vec<StatMap>> = elements.iter().map(|_| Vec::new()).collect();
-        let mut tables = Vec::new();
-        for lw in locals {
-            main.scan.merge(lw.scan);
-            for (m, e) in maps.iter_mut().zip(lw.elems) {
-                m.push(e.map);
-            }
-            tables.extend(lw.records);
+        for (acc, sh) in main.elems.iter_mut().zip(shared) {
+            acc.map = sh.into_map();
         }
-        pool.install(|| {
-            for (acc, m) in main.elems.iter_mut().zip(maps) {
-                acc.map.absorb(m);
-            }
-            if let Some(t) = &mut main.records {
-                t.absorb(tables);
-            }
-        });
+        let mut tables = Vec::new();
+        for (s, t) in locals {
+            main.scan.merge(s);
+            tables.extend(t);
+        }
+        if let Some(t) = &mut main.records {
+            pool.install(|| t.absorb(tables));
+        }
         enforce(&mut main)?;
     }
     let work = main;
