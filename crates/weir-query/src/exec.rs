@@ -31,6 +31,10 @@ const MAX_AGG_KEYS: usize = 64;
 /// Records handed to [`Sink::records`] at a time.
 const CHUNK: usize = 4096;
 
+/// Records built and formatted at a time by a listing's workers (their
+/// records stay in the core's cache between building and formatting).
+const RENDER_CHUNK: usize = 256;
+
 /// Per-worker scratch (decompression context and buffers) kept for the
 /// whole scan. rayon's `map_init` makes a value per split of the work, so
 /// several per window of blocks; leasing them from here makes them about
@@ -816,7 +820,7 @@ fn run_list(
                     let mut ones = sel.iter_ones();
                     loop {
                         rows.clear();
-                        rows.extend(ones.by_ref().take(CHUNK));
+                        rows.extend(ones.by_ref().take(RENDER_CHUNK));
                         if rows.is_empty() {
                             break;
                         }

@@ -802,7 +802,7 @@ pub fn decode(
     let values = if phys_u128 {
         let mut v = crate::spare::empty_u128(rows);
         if w <= 8 {
-            gather(planes, rows, w, &mut v, |x| base.wrapping_add(u128::from(x)));
+            gather(planes, rows, w, &mut v, move |x| base.wrapping_add(u128::from(x)));
         } else {
             gather_u128(planes, rows, w, &mut v, base);
         }
@@ -814,18 +814,18 @@ pub fn decode(
             let r = reference.filter(|r| r.len() == rows).ok_or_else(|| {
                 DecodeError("relative encoding without its reference column".into())
             })?;
-            gather(planes, rows, w, &mut v, |x| x.wrapping_add(base));
+            gather(planes, rows, w, &mut v, move |x| x.wrapping_add(base));
             for (x, &y) in v.iter_mut().zip(r) {
                 *x = y.wrapping_sub(*x);
             }
         } else if kind == KIND_DELTA {
             let mut prev = base;
-            gather(planes, rows, w, &mut v, |x| {
+            gather(planes, rows, w, &mut v, move |x| {
                 prev = prev.wrapping_add(unzigzag(x));
                 prev
             });
         } else {
-            gather(planes, rows, w, &mut v, |x| x.wrapping_add(base));
+            gather(planes, rows, w, &mut v, move |x| x.wrapping_add(base));
         }
         Values::U64(v)
     };
