@@ -17,6 +17,8 @@ agree).
 Usage: python3 benches/query.py [--flows 10M] [--hours 6] [--runs 5]
        [--keep DIR] [--reuse DIR]
 Needs: cargo build --release -p weir-cli; nfcapd/nfdump (apt-get install -y nfdump).
+The weir binary is target/release/weir, or the one the WEIR environment
+variable names (another CARGO_TARGET_DIR, an older build to compare).
 Prints a Markdown table (pasted into docs/PERFORMANCE.md).
 """
 
