@@ -17,6 +17,8 @@ agree).
 Usage: python3 benches/query.py [--flows 10M] [--hours 6] [--runs 5]
        [--keep DIR] [--reuse DIR]
 Needs: cargo build --release -p weir-cli; nfcapd/nfdump (apt-get install -y nfdump).
+The weir binary is target/release/weir, or the one the WEIR environment
+variable names (another CARGO_TARGET_DIR, an older build to compare).
 Prints a Markdown table (pasted into docs/PERFORMANCE.md).
 """
 
@@ -32,7 +34,7 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-WEIR = os.path.join(ROOT, "target", "release", "weir")
+WEIR = os.environ.get("WEIR") or os.path.join(ROOT, "target", "release", "weir")
 START = "2024-03-04T00:00"
 ENV = dict(os.environ, TZ="UTC")
 

@@ -99,10 +99,14 @@ fn rate(v: u64, dur_ms: u64) -> u64 {
 /// One fmt line (without the newline).
 pub(crate) fn render_fmt(buf: &mut Vec<u8>, items: &[Item], r: &FlowRecord, c: &mut RowCtx<'_>) {
     let dur = duration_ms(r);
+    buf.reserve(256);
     for item in items {
         let t = match item {
             Item::Lit(s) => {
-                buf.extend_from_slice(s.as_bytes());
+                match s.as_bytes() {
+                    [b] => buf.push(*b),
+                    s => buf.extend_from_slice(s),
+                }
                 continue;
             }
             Item::Tok(t) => *t,

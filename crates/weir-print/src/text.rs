@@ -58,6 +58,22 @@ pub(crate) fn push_left(buf: &mut Vec<u8>, s: &[u8], width: usize) {
 /// Appends `v` right-aligned in `width` (C `%{width}u`).
 #[inline]
 pub(crate) fn push_u64_right(buf: &mut Vec<u8>, v: u64, width: usize) {
+    if width <= 8 && v < 100_000_000 {
+        // The usual case: one copy of `width` bytes (a constant where the
+        // width is), digits written from the right.
+        let mut t = [b' '; 8];
+        let (mut at, mut x) = (8, v);
+        loop {
+            at -= 1;
+            t[at] = b'0' + (x % 10) as u8;
+            x /= 10;
+            if x == 0 {
+                break;
+            }
+        }
+        buf.extend_from_slice(&t[at.min(8 - width)..]);
+        return;
+    }
     let mut b = itoa::Buffer::new();
     push_right(buf, b.format(v).as_bytes(), width);
 }
@@ -167,7 +183,15 @@ pub(crate) fn push_duration(buf: &mut Vec<u8>, ms: u64) {
     let rest = secs % 86400;
     let (h, m, s) = ((rest / 3600) as u32, (rest % 3600 / 60) as u32, (rest % 60) as u32);
     if days == 0 {
-        buf.extend_from_slice(b"    ");
+        // One fixed-size copy: `    HH:MM:SS.mmm`.
+        let mut t = *b"    00:00:00.000";
+        let d = |v: u32| b'0' + (v % 10) as u8;
+        (t[4], t[5]) = (d(h / 10), d(h));
+        (t[7], t[8]) = (d(m / 10), d(m));
+        (t[10], t[11]) = (d(s / 10), d(s));
+        (t[13], t[14], t[15]) = (d(msec / 100), d(msec / 10), d(msec));
+        buf.extend_from_slice(&t);
+        return;
     } else {
         push_u64_right(buf, days, 2);
         buf.extend_from_slice(b"d ");
@@ -280,6 +304,25 @@ const OCTETS: [([u8; 3], u8); 256] = {
     t
 };
 
+/// Digits of 0..=255 right-aligned in three bytes after spaces, and
+/// their count.
+const OCTETS_RIGHT: [([u8; 3], u8); 256] = {
+    let mut t = [([b' '; 3], 0u8); 256];
+    let mut i = 0;
+    while i < 256 {
+        let (h, te, o) = ((i / 100) as u8, (i / 10 % 10) as u8, (i % 10) as u8);
+        t[i] = if i >= 100 {
+            ([b'0' + h, b'0' + te, b'0' + o], 3)
+        } else if i >= 10 {
+            ([b' ', b'0' + te, b'0' + o], 2)
+        } else {
+            ([b' ', b' ', b'0' + o], 1)
+        };
+        i += 1;
+    }
+    t
+};
+
 /// Length of the dotted-quad text of `v`.
 #[inline]
 fn v4_len(v: u32) -> usize {
@@ -384,6 +427,27 @@ pub(crate) fn push_ip_col(buf: &mut Vec<u8>, v: Option<u128>, full: bool) {
     let width = if full { 39 } else { 16 };
     if let Some(a) = v
         && is_v4(a)
+        && !full
+    {
+        // One fixed-size copy: the dotted quad right-aligned in 16.
+        // Each octet's three bytes (digits right-aligned after spaces) are
+        // written whole; the next octet to the left overwrites the spaces.
+        let mut t = [b' '; 16];
+        let mut at = 16;
+        for (k, b) in (a as u32).to_le_bytes().iter().enumerate() {
+            if k != 0 {
+                at -= 1;
+                t[at] = b'.';
+            }
+            let (d, n) = &OCTETS_RIGHT[*b as usize];
+            t[at - 3..at].copy_from_slice(d);
+            at -= *n as usize;
+        }
+        buf.extend_from_slice(&t);
+        return;
+    }
+    if let Some(a) = v
+        && is_v4(a)
     {
         let len = v4_len(a as u32);
         if len < width {
@@ -451,6 +515,13 @@ impl TimeZoneSetting {
     }
 }
 
+/// Two decimal digits of `v` at `t[at..at + 2]`.
+#[inline]
+fn put2(t: &mut [u8], at: usize, v: u32) {
+    t[at] = b'0' + (v / 10 % 10) as u8;
+    t[at + 1] = b'0' + (v % 10) as u8;
+}
+
 /// Broken-down civil time of one second.
 #[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
 struct Civil {
@@ -487,11 +558,44 @@ pub(crate) struct TimeFmt {
     tz: TimeZoneSetting,
     /// (secs / 900, offset seconds) of the last lookup.
     offset_cache: (i64, i64),
+    /// (day, utc) and the `YYYY-MM-DD` text of the last day
+    /// [`TimeFmt::push_ms`] printed (records in a row share their day).
+    date_cache: Option<((i64, bool), [u8; 10])>,
 }
 
 impl TimeFmt {
     pub(crate) fn new(tz: TimeZoneSetting) -> TimeFmt {
-        TimeFmt { tz, offset_cache: (i64::MIN, 0) }
+        TimeFmt { tz, offset_cache: (i64::MIN, 0), date_cache: None }
+    }
+
+    /// `YYYY-MM-DD HH:MM:SS` of `secs`, or `None` for a year outside
+    /// 0..10000 (not four digits).
+    fn secs_text(&mut self, secs: i64, utc: bool) -> Option<[u8; 19]> {
+        let local = secs + if utc { 0 } else { self.offset(secs) };
+        let day = local.div_euclid(86_400);
+        let date = match self.date_cache {
+            Some((key, d)) if key == (day, utc) => d,
+            _ => {
+                let c = civil_utc(local);
+                if !(0..10000).contains(&c.year) {
+                    return None;
+                }
+                let mut d = *b"0000-00-00";
+                put2(&mut d, 0, (c.year / 100) as u32);
+                put2(&mut d, 2, (c.year % 100) as u32);
+                put2(&mut d, 5, c.month);
+                put2(&mut d, 8, c.day);
+                self.date_cache = Some(((day, utc), d));
+                d
+            }
+        };
+        let sod = local.rem_euclid(86_400) as u32;
+        let mut t = *b"0000-00-00 00:00:00";
+        t[..10].copy_from_slice(&date);
+        put2(&mut t, 11, sod / 3600);
+        put2(&mut t, 14, sod % 3600 / 60);
+        put2(&mut t, 17, sod % 60);
+        Some(t)
     }
 
     fn offset(&mut self, secs: i64) -> i64 {
@@ -542,6 +646,16 @@ impl TimeFmt {
     pub(crate) fn push_ms(&mut self, buf: &mut Vec<u8>, ms: u64, utc: bool) {
         if ms == 0 {
             buf.extend_from_slice(b"0000-00-00 00:00:00.000");
+            return;
+        }
+        if let Some(t) = self.secs_text((ms / 1000) as i64, utc) {
+            let mut out = [b'.'; 23];
+            out[..19].copy_from_slice(&t);
+            let f = (ms % 1000) as u32;
+            out[20] = b'0' + (f / 100) as u8;
+            out[21] = b'0' + (f / 10 % 10) as u8;
+            out[22] = b'0' + (f % 10) as u8;
+            buf.extend_from_slice(&out);
             return;
         }
         self.push_secs(buf, (ms / 1000) as i64, b' ', utc);

@@ -638,3 +638,54 @@ fn summary_matches_the_reference() {
         lines[3]
     );
 }
+
+/// The text a format's renderer makes on the engine's workers is what
+/// `records` prints, for every format that has one (and only `%cnt`,
+/// json, ndjson and raw have none).
+#[test]
+fn rendered_text_is_what_records_print() {
+    let recs = records();
+    let cest = TimeZoneSetting::Fixed(chrono::FixedOffset::east_opt(2 * 3600).unwrap());
+    let mut with = 0;
+    for f in [
+        "line",
+        "long",
+        "extended",
+        "biline",
+        "bilong",
+        "line6",
+        "long6",
+        "extended6",
+        "csv",
+        "json",
+        "ndjson",
+        "raw",
+        "null",
+        "fmt:%ts %te %tr %td %sap %dap %sn %dn %idt",
+        "fmt:%cnt %sa",
+        "csv:%ts,%sa,%byt",
+    ] {
+        for o in [
+            opts(f),
+            PrintOptions { plain_numbers: true, ..opts(f) },
+            PrintOptions { full_ipv6: true, timezone: cest, ..opts(f) },
+        ] {
+            let want = listing(o.clone(), &recs, 6);
+            let mut p = Printer::new(Vec::new(), o);
+            let Some(r) = p.renderer() else { continue };
+            with += 1;
+            p.begin_section(Section::Records).unwrap();
+            let (a, b) = recs.split_at(recs.len() / 2);
+            let mut text = Vec::new();
+            r.render("testsrc", a, &mut text);
+            p.rendered(&text, a.len() as u64).unwrap();
+            text.clear();
+            r.render("", b, &mut text);
+            p.rendered(&text, b.len() as u64).unwrap();
+            p.summary(&summary(6)).unwrap();
+            let got = String::from_utf8(p.into_inner()).unwrap();
+            assert_eq!(mask_timing(&got), mask_timing(&want), "{f}");
+        }
+    }
+    assert_eq!(with, 11 * 3, "formats with a renderer");
+}

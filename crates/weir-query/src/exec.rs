@@ -20,7 +20,7 @@ use crate::model::{
 };
 use crate::order::{TopN, counters_value, order_value, rank};
 use crate::spill::SpillSet;
-use crate::stats::{ElemAcc, Spill, StatMap, finish_in_memory, tables};
+use crate::stats::{ElemAcc, SharedStatMap, Spill, finish_in_memory, tables};
 
 /// Default memory budget of the aggregation and statistic maps (1 GiB).
 pub const DEFAULT_MEMORY_BUDGET: usize = 1 << 30;
@@ -30,6 +30,54 @@ const MAX_AGG_KEYS: usize = 64;
 
 /// Records handed to [`Sink::records`] at a time.
 const CHUNK: usize = 4096;
+
+/// Records built and formatted at a time by a listing's workers (their
+/// records stay in the core's cache between building and formatting).
+const RENDER_CHUNK: usize = 256;
+
+/// Per-worker scratch (decompression context and buffers) kept for the
+/// whole scan. rayon's `map_init` makes a value per split of the work, so
+/// several per window of blocks; leasing them from here makes them about
+/// once per worker, without the allocations and page faults.
+struct Spares<T>(std::sync::Mutex<Vec<T>>);
+
+impl<T> Spares<T> {
+    fn new() -> Spares<T> {
+        Spares(std::sync::Mutex::new(Vec::new()))
+    }
+
+    fn lease(&self, make: impl FnOnce() -> T) -> Leased<'_, T> {
+        let v = self.0.lock().ok().and_then(|mut v| v.pop()).unwrap_or_else(make);
+        Leased { v: Some(v), home: self }
+    }
+}
+
+/// A value on loan from [`Spares`]; given back on drop.
+struct Leased<'a, T> {
+    v: Option<T>,
+    home: &'a Spares<T>,
+}
+
+impl<T> std::ops::Deref for Leased<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        self.v.as_ref().expect("leased until dropped")
+    }
+}
+
+impl<T> std::ops::DerefMut for Leased<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        self.v.as_mut().expect("leased until dropped")
+    }
+}
+
+impl<T> Drop for Leased<'_, T> {
+    fn drop(&mut self) {
+        if let (Some(v), Ok(mut home)) = (self.v.take(), self.home.0.lock()) {
+            home.push(v);
+        }
+    }
+}
 
 /// How a query runs (beyond what it asks).
 #[derive(Debug, Clone)]
@@ -221,6 +269,21 @@ impl Ctx<'_> {
         reader: &mut ChunkReader,
         scan: &mut Scan,
     ) -> Option<(FlowBatch, Bitmap)> {
+        let r = self.scan_kept(u, reader, scan);
+        // The batch owns its values: the block's mapped pages can leave the
+        // resident set, so a scan's memory does not grow with file size.
+        self.files[u.file].file.release_block(u.block);
+        r
+    }
+
+    /// [`Ctx::scan`] without releasing the block's pages: the caller
+    /// releases a window of blocks at once ([`Ctx::release`]).
+    fn scan_kept(
+        &self,
+        u: Unit,
+        reader: &mut ChunkReader,
+        scan: &mut Scan,
+    ) -> Option<(FlowBatch, Bitmap)> {
         let r = match self.scan_inner(u, reader, scan) {
             Ok(r) => r,
             Err(e) => {
@@ -228,13 +291,29 @@ impl Ctx<'_> {
                 None
             }
         };
-        // The batch owns its values: the block's mapped pages can leave the
-        // resident set, so a scan's memory does not grow with file size.
-        self.files[u.file].file.release_block(u.block);
         if let Some(p) = self.progress {
             p.done.fetch_add(1, Ordering::Relaxed);
         }
         r
+    }
+
+    /// Releases the mapped pages of a window of blocks scanned with
+    /// [`Ctx::scan_kept`]: one call per file instead of one per block
+    /// (each call makes every core drop its TLB entries).
+    fn release(&self, w: &[Unit]) {
+        let mut start = 0;
+        while start < w.len() {
+            let f = w[start].file;
+            let mut end = start;
+            let (mut lo, mut hi) = (usize::MAX, 0);
+            while end < w.len() && w[end].file == f {
+                lo = lo.min(w[end].block);
+                hi = hi.max(w[end].block);
+                end += 1;
+            }
+            self.files[f].file.release_blocks(lo..hi + 1);
+            start = end;
+        }
     }
 
     fn scan_inner(
@@ -471,19 +550,23 @@ pub fn execute_with(
             // partition in parallel (no table is built twice).
             let mut scan = Scan::default();
             let mut table = AggTable::new(keys, *bidir);
+            let readers = Spares::new();
             for w in units.chunks((threads * 4).max(4)) {
                 let locals: Vec<(Scan, AggTable)> = pool.install(|| {
                     w.par_iter()
-                        .map_init(ChunkReader::new, |reader, u| {
-                            let mut s = Scan::default();
-                            let mut t = AggTable::new(keys, *bidir);
-                            if let Some((batch, sel)) = ctx.scan(*u, reader, &mut s) {
-                                s.count(&batch, &sel);
-                                t.add_batch(&batch, &sel, u.ord_base);
-                                weir_store::recycle(batch);
-                            }
-                            (s, t)
-                        })
+                        .map_init(
+                            || readers.lease(ChunkReader::new),
+                            |reader, u| {
+                                let mut s = Scan::default();
+                                let mut t = AggTable::new(keys, *bidir);
+                                if let Some((batch, sel)) = ctx.scan(*u, reader, &mut s) {
+                                    s.count(&batch, &sel);
+                                    t.add_batch(&batch, &sel, u.ord_base);
+                                    weir_store::recycle(batch);
+                                }
+                                (s, t)
+                            },
+                        )
                         .collect()
                 });
                 let mut tables = Vec::with_capacity(locals.len());
@@ -551,15 +634,40 @@ pub fn execute_with(
     Ok(report)
 }
 
-/// Builds the records of `rows` into `buf` (reused between calls).
-fn materialise_into(batch: &FlowBatch, rows: &[usize], buf: &mut Vec<FlowRecord>) {
-    buf.clear();
+/// Builds the records of `rows` into `buf`. `buf` and `set` (the fields
+/// `buf`'s records have been given) are reused between calls: records are
+/// overwritten field by field instead of being made afresh.
+fn materialise_into(
+    batch: &FlowBatch,
+    rows: &[usize],
+    buf: &mut Vec<FlowRecord>,
+    set: &mut Vec<Field>,
+) {
+    buf.truncate(rows.len());
+    for &f in set.iter() {
+        if batch.column(f).is_none() {
+            for r in buf.iter_mut() {
+                r.clear(f);
+            }
+        }
+    }
     buf.resize(rows.len(), FlowRecord::default());
+    set.clear();
     for f in batch.fields() {
-        let col = Col::of(batch, f);
-        for (r, &i) in buf.iter_mut().zip(rows) {
-            if let Some(v) = col.get(i) {
-                r.set(f, v);
+        set.push(f);
+        match Col::of(batch, f) {
+            Col::U64(v, None) => {
+                for (r, &i) in buf.iter_mut().zip(rows) {
+                    r.set(f, u128::from(v[i]));
+                }
+            }
+            col => {
+                for (r, &i) in buf.iter_mut().zip(rows) {
+                    match col.get(i) {
+                        Some(v) => r.set(f, v),
+                        None => r.clear(f),
+                    }
+                }
             }
         }
     }
@@ -578,9 +686,22 @@ fn row_order_value(key: crate::model::OrderKey, cols: &[Col<'_>; 7], i: usize) -
     )
 }
 
-/// One block's result in a listing: its counters and, when records are
-/// wanted, the batch and the rows that passed.
-type ListOut = (Scan, Option<(FlowBatch, Bitmap)>, Unit);
+/// What a block of a listing hands to the thread that writes in order.
+enum Listed {
+    /// Nothing to hand over (no row passed, or no records are wanted).
+    Nothing,
+    /// The batch and the rows that passed.
+    Batch(FlowBatch, Bitmap),
+    /// The sink's text of the rows that passed, and their number.
+    Text(Vec<u8>, u64),
+}
+
+/// One block's result in a listing: its counters and what it lists.
+type ListOut = (Scan, Listed, Unit);
+
+/// Text buffers kept for reuse by a listing's workers (a block's text is
+/// often megabytes: allocating it fresh each time costs page faults).
+const SPARE_TEXTS: usize = 32;
 
 #[allow(clippy::too_many_arguments)]
 fn run_list(
@@ -663,27 +784,67 @@ fn run_list(
     // (nfdump): the first `limit` matching records, then sorted.
     sink.begin_section(Section::Records).map_err(sink_err)?;
     let need_records = print || limit.is_some();
+    // A plain listing is formatted by the workers, block by block, when
+    // the sink can; this thread only writes the text in order.
+    let renderer = if print && limit.is_none() && order.is_none() { sink.renderer() } else { None };
+    let spare_texts: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
+    // Bytes of text per record seen last, to size the next block's buffer.
+    let text_per_record = AtomicU64::new(128);
+    let workers = Spares::new();
     let compute = |w: &[Unit]| -> Vec<ListOut> {
-        w.par_iter()
-            .map_init(ChunkReader::new, |reader, u| {
-                let mut s = Scan::default();
-                let m = ctx.scan(*u, reader, &mut s);
-                if !need_records {
-                    if let Some((batch, sel)) = m {
+        let out = w
+            .par_iter()
+            .map_init(
+                || workers.lease(|| (ChunkReader::new(), Vec::new(), Vec::new(), Vec::new())),
+                |work, u| {
+                    let (reader, recs, set, rows) = &mut **work;
+                    let mut s = Scan::default();
+                    let Some((batch, sel)) = ctx.scan_kept(*u, reader, &mut s) else {
+                        return (s, Listed::Nothing, *u);
+                    };
+                    if !need_records {
                         s.count(&batch, &sel);
                         weir_store::recycle(batch);
+                        return (s, Listed::Nothing, *u);
                     }
-                    return (s, None, *u);
-                }
-                (s, m, *u)
-            })
-            .collect()
+                    let Some(r) = &renderer else {
+                        return (s, Listed::Batch(batch, sel), *u);
+                    };
+                    s.count(&batch, &sel);
+                    let ident = &ctx.files[u.file].ident;
+                    let mut text =
+                        spare_texts.lock().ok().and_then(|mut v| v.pop()).unwrap_or_default();
+                    let per = text_per_record.load(Ordering::Relaxed) as usize;
+                    text.reserve(sel.count_ones() * (per + 8));
+                    let mut n = 0u64;
+                    let mut ones = sel.iter_ones();
+                    loop {
+                        rows.clear();
+                        rows.extend(ones.by_ref().take(RENDER_CHUNK));
+                        if rows.is_empty() {
+                            break;
+                        }
+                        n += rows.len() as u64;
+                        materialise_into(&batch, rows, recs, set);
+                        r.render(ident, recs, &mut text);
+                    }
+                    weir_store::recycle(batch);
+                    if let Some(per) = (text.len() as u64).checked_div(n) {
+                        text_per_record.store(per, Ordering::Relaxed);
+                    }
+                    (s, Listed::Text(text, n), *u)
+                },
+            )
+            .collect();
+        ctx.release(w);
+        out
     };
     let chunks: Vec<&[Unit]> = units.chunks((threads * 4).max(4)).collect();
     let next_slot: std::sync::Mutex<Option<Vec<ListOut>>> = std::sync::Mutex::new(None);
     let mut current = chunks.first().map(|w| pool.install(|| compute(w)));
     let mut left = limit;
     let mut buf = Vec::new();
+    let mut buf_set = Vec::new();
     let mut rows = Vec::with_capacity(CHUNK);
     let mut sorted: Vec<((u128, u64), usize, FlowRecord)> = Vec::new();
     let mut k = 1;
@@ -703,7 +864,20 @@ fn run_list(
             }
             for (s, m, u) in cur {
                 scan.merge(s);
-                let Some((batch, sel)) = m else { continue };
+                let (batch, sel) = match m {
+                    Listed::Nothing => continue,
+                    Listed::Text(mut text, n) => {
+                        sink.rendered(&text, n).map_err(sink_err)?;
+                        text.clear();
+                        if let Ok(mut v) = spare_texts.lock()
+                            && v.len() < SPARE_TEXTS
+                        {
+                            v.push(text);
+                        }
+                        continue;
+                    }
+                    Listed::Batch(batch, sel) => (batch, sel),
+                };
                 let ident = &ctx.files[u.file].ident;
                 let mut ones = sel.iter_ones();
                 loop {
@@ -711,7 +885,7 @@ fn run_list(
                     rows.clear();
                     rows.extend(ones.by_ref().take(room));
                     let Some(&last_row) = rows.last() else { break };
-                    materialise_into(&batch, &rows, &mut buf);
+                    materialise_into(&batch, &rows, &mut buf, &mut buf_set);
                     for r in &buf {
                         scan.count_record(r);
                     }
@@ -753,6 +927,7 @@ fn run_list(
                     end += 1;
                 }
                 buf.clear();
+                buf_set.clear();
                 buf.extend(sorted[start..end].iter().map(|x| x.2.clone()));
                 sink.records(&ctx.files[f].ident, &buf).map_err(sink_err)?;
                 start = end;
@@ -883,7 +1058,7 @@ fn run_stats(
             let big = w.elems.iter().enumerate().max_by_key(|(_, e)| e.map.memory());
             match (big, &mut w.records) {
                 (Some((i, e)), _) if e.map.memory() >= rec => {
-                    if e.map.len() == 0 {
+                    if e.map.is_empty() {
                         return Ok(());
                     }
                     spills[i].spill(&mut w.elems[i].map)?;
@@ -893,45 +1068,50 @@ fn run_stats(
             }
         }
     };
-    // Window by window: every block is counted on its own in parallel, then
-    // the window's maps are absorbed partition by partition in parallel.
+    // Window by window: every block is counted on its own in parallel and
+    // its element maps are merged into the shared ones right away (a lock
+    // per partition); the window's record tables are absorbed partition by
+    // partition in parallel.
     let mut main = new_work();
+    let readers = Spares::new();
     for w in units.chunks((threads * 4).max(4)) {
-        let locals: Vec<StatsWork> = pool.install(|| {
+        let shared: Vec<SharedStatMap> =
+            main.elems.iter_mut().map(|e| SharedStatMap::new(std::mem::take(&mut e.map))).collect();
+        let locals: Vec<(Scan, Option<AggTable>)> = pool.install(|| {
             w.par_iter()
-                .map_init(ChunkReader::new, |reader, u| {
-                    let mut lw = new_work();
-                    if let Some((batch, sel)) = ctx.scan(*u, reader, &mut lw.scan) {
-                        lw.scan.count(&batch, &sel);
-                        for (acc, (el, pp)) in lw.elems.iter_mut().zip(&elements) {
-                            acc.add_batch(el, *pp, &batch, &sel);
+                .map_init(
+                    || readers.lease(ChunkReader::new),
+                    |reader, u| {
+                        let mut lw = new_work();
+                        if let Some((batch, sel)) = ctx.scan(*u, reader, &mut lw.scan) {
+                            lw.scan.count(&batch, &sel);
+                            for (acc, (el, pp)) in lw.elems.iter_mut().zip(&elements) {
+                                acc.add_batch(el, *pp, &batch, &sel);
+                            }
+                            if let Some(t) = &mut lw.records {
+                                t.add_batch(&batch, &sel, u.ord_base);
+                            }
+                            weir_store::recycle(batch);
                         }
-                        if let Some(t) = &mut lw.records {
-                            t.add_batch(&batch, &sel, u.ord_base);
+                        for (sh, acc) in shared.iter().zip(lw.elems) {
+                            sh.merge(acc.map, u.block.wrapping_mul(37));
                         }
-                        weir_store::recycle(batch);
-                    }
-                    lw
-                })
+                        (lw.scan, lw.records)
+                    },
+                )
                 .collect()
         });
-        let mut maps: Vec<Vec<StatMap>> = elements.iter().map(|_| Vec::new()).collect();
-        let mut tables = Vec::new();
-        for lw in locals {
-            main.scan.merge(lw.scan);
-            for (m, e) in maps.iter_mut().zip(lw.elems) {
-                m.push(e.map);
-            }
-            tables.extend(lw.records);
+        for (acc, sh) in main.elems.iter_mut().zip(shared) {
+            acc.map = sh.into_map();
         }
-        pool.install(|| {
-            for (acc, m) in main.elems.iter_mut().zip(maps) {
-                acc.map.absorb(m);
-            }
-            if let Some(t) = &mut main.records {
-                t.absorb(tables);
-            }
-        });
+        let mut tables = Vec::new();
+        for (s, t) in locals {
+            main.scan.merge(s);
+            tables.extend(t);
+        }
+        if let Some(t) = &mut main.records {
+            pool.install(|| t.absorb(tables));
+        }
         enforce(&mut main)?;
     }
     let work = main;

@@ -2,6 +2,7 @@
 
 use std::io;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use weir_filter::Filter;
 use weir_record::{Field, FlowRecord};
@@ -298,4 +299,27 @@ pub trait Sink {
     fn stat(&mut self, table: &StatTable) -> io::Result<()>;
     /// The summary; the last call.
     fn summary(&mut self, summary: &Summary) -> io::Result<()>;
+    /// A formatter of listed records that can run on the scan's workers,
+    /// for sinks whose text of a record depends on nothing but the record
+    /// and its file's ident. A plain file-order listing then formats each
+    /// block where it was decoded and hands the text over in order with
+    /// [`Sink::rendered`] instead of calling [`Sink::records`]. `None` (the
+    /// default): records are handed over.
+    fn renderer(&self) -> Option<Arc<dyn RecordRenderer>> {
+        None
+    }
+    /// Text that this sink's [`Sink::renderer`] made of `records` records,
+    /// in order; as if those records had been handed to [`Sink::records`].
+    fn rendered(&mut self, text: &[u8], records: u64) -> io::Result<()> {
+        let _ = (text, records);
+        Err(io::Error::other("this sink has no renderer"))
+    }
+}
+
+/// Turns records into a sink's output text on any thread (see
+/// [`Sink::renderer`]).
+pub trait RecordRenderer: Send + Sync {
+    /// Appends the text of `records`, read from the file with `ident`, to
+    /// `out`.
+    fn render(&self, ident: &str, records: &[FlowRecord], out: &mut Vec<u8>);
 }

@@ -278,6 +278,83 @@ fn list_matches_reference_for_every_thread_count() {
     assert_eq!(sink.summary(), Summary { wall_s: sink.summary().wall_s, ..rep.summary });
 }
 
+/// A sink with a [`RecordRenderer`]: `ident|record` lines.
+struct Text {
+    renders: bool,
+    out: Vec<u8>,
+    records: u64,
+    summary: Option<Summary>,
+}
+
+struct DebugLines;
+
+impl RecordRenderer for DebugLines {
+    fn render(&self, ident: &str, records: &[FlowRecord], out: &mut Vec<u8>) {
+        for r in records {
+            out.extend_from_slice(format!("{ident}|{r:?}\n").as_bytes());
+        }
+    }
+}
+
+impl Sink for Text {
+    fn columns(&self) -> Option<Vec<Field>> {
+        Some(Field::ALL.to_vec())
+    }
+    fn begin_section(&mut self, _: Section) -> io::Result<()> {
+        Ok(())
+    }
+    fn records(&mut self, ident: &str, records: &[FlowRecord]) -> io::Result<()> {
+        self.records += records.len() as u64;
+        DebugLines.render(ident, records, &mut self.out);
+        Ok(())
+    }
+    fn stat(&mut self, _: &StatTable) -> io::Result<()> {
+        Ok(())
+    }
+    fn summary(&mut self, summary: &Summary) -> io::Result<()> {
+        self.summary = Some(Summary { wall_s: 0.0, ..summary.clone() });
+        Ok(())
+    }
+    fn renderer(&self) -> Option<std::sync::Arc<dyn RecordRenderer>> {
+        self.renders.then(|| std::sync::Arc::new(DebugLines) as std::sync::Arc<dyn RecordRenderer>)
+    }
+    fn rendered(&mut self, text: &[u8], records: u64) -> io::Result<()> {
+        assert!(self.renders);
+        self.records += records;
+        self.out.extend_from_slice(text);
+        Ok(())
+    }
+}
+
+#[test]
+fn rendering_on_the_workers_prints_the_same_text() {
+    let d = data();
+    let w = TimeWindow { start_ms: Some(T0 + 60_000), end_ms: Some(T0 + 300_000) };
+    for f in FILTERS {
+        for window in [None, Some(w)] {
+            let mut want = String::new();
+            for (i, r) in d.all.iter().filter(|(i, r)| {
+                Filter::parse(f).unwrap().matches(r, i)
+                    && window.is_none_or(|w| w.contains(r.first, r.last))
+            }) {
+                want.push_str(&format!("{i}|{r:?}\n"));
+            }
+            let mut outs = Vec::new();
+            for (renders, threads) in [(false, 1), (true, 1), (true, 3)] {
+                let mut sink = Text { renders, out: Vec::new(), records: 0, summary: None };
+                let mut p = plan(&d.files, f, list(), threads);
+                p.window = window;
+                let rep = execute(&p, &mut sink).unwrap();
+                assert!(rep.errors.is_empty());
+                assert_eq!(String::from_utf8(sink.out.clone()).unwrap(), want, "{f}");
+                assert_eq!(sink.records, rep.summary.records_passed, "{f}");
+                outs.push(sink.summary);
+            }
+            assert!(outs.windows(2).all(|x| x[0] == x[1]), "{f}");
+        }
+    }
+}
+
 #[test]
 fn list_limit_and_order() {
     let d = data();

@@ -798,34 +798,34 @@ pub fn decode(
     }
     let validity = (bitmap_len > 0).then(|| read_bitmap(&raw[..bitmap_len], rows));
     let planes = &raw[bitmap_len..];
+    let w = width as usize;
     let values = if phys_u128 {
-        let mut v = crate::spare::zeros_u128(rows);
-        read_planes(planes, rows, width as usize, &mut v);
-        for x in &mut v {
-            *x = x.wrapping_add(base);
+        let mut v = crate::spare::empty_u128(rows);
+        if w <= 8 {
+            gather(planes, rows, w, &mut v, move |x| base.wrapping_add(u128::from(x)));
+        } else {
+            gather_u128(planes, rows, w, &mut v, base);
         }
         Values::U128(v)
     } else {
-        let mut v = crate::spare::zeros_u64(rows);
-        read_planes(planes, rows, width as usize, &mut v);
+        let mut v = crate::spare::empty_u64(rows);
         let base = base as u64;
         if kind == KIND_REL {
             let r = reference.filter(|r| r.len() == rows).ok_or_else(|| {
                 DecodeError("relative encoding without its reference column".into())
             })?;
+            gather(planes, rows, w, &mut v, move |x| x.wrapping_add(base));
             for (x, &y) in v.iter_mut().zip(r) {
-                *x = y.wrapping_sub(x.wrapping_add(base));
+                *x = y.wrapping_sub(*x);
             }
         } else if kind == KIND_DELTA {
             let mut prev = base;
-            for x in &mut v {
-                prev = prev.wrapping_add(unzigzag(*x));
-                *x = prev;
-            }
+            gather(planes, rows, w, &mut v, move |x| {
+                prev = prev.wrapping_add(unzigzag(x));
+                prev
+            });
         } else {
-            for x in &mut v {
-                *x = x.wrapping_add(base);
-            }
+            gather(planes, rows, w, &mut v, move |x| x.wrapping_add(base));
         }
         Values::U64(v)
     };
@@ -855,8 +855,8 @@ fn decode_dict(
         )));
     }
     let (dict_bytes, idx_bytes) = rest.split_at(n * width);
-    let mut idx = crate::spare::zeros_u64(rows);
-    read_planes(idx_bytes, rows, iw, &mut idx);
+    let mut idx = crate::spare::empty_u64(rows);
+    gather(idx_bytes, rows, iw, &mut idx, |x| x);
     if let Some(bad) = idx.iter().find(|&&i| i as usize >= n) {
         return Err(DecodeError(format!("dictionary index {bad} out of {n}")));
     }
@@ -894,6 +894,104 @@ fn read_bitmap(bytes: &[u8], rows: usize) -> Bitmap {
         words[i] = u64::from_le_bytes(w);
     }
     Bitmap::from_words(words, rows)
+}
+
+/// Replaces `out` with `f` of each of `rows` values of `w <= 8` bytes,
+/// stored byte plane by byte plane in `planes` (`rows * w` bytes). One
+/// pass, and nothing is zeroed first.
+#[inline]
+fn gather<T>(planes: &[u8], rows: usize, w: usize, out: &mut Vec<T>, mut f: impl FnMut(u64) -> T) {
+    debug_assert!(w <= 8 && planes.len() == rows * w);
+    out.clear();
+    let p = |j: usize| &planes[j * rows..(j + 1) * rows];
+    let b = |x: u8, j: u32| u64::from(x) << (8 * j);
+    match w {
+        0 => out.extend((0..rows).map(|_| f(0))),
+        1 => out.extend(p(0).iter().map(|&a| f(u64::from(a)))),
+        2 => out.extend(p(0).iter().zip(p(1)).map(|(&a, &c)| f(b(a, 0) | b(c, 1)))),
+        3 => out.extend(
+            p(0).iter().zip(p(1)).zip(p(2)).map(|((&a, &c), &d)| f(b(a, 0) | b(c, 1) | b(d, 2))),
+        ),
+        4 => out.extend(
+            p(0).iter()
+                .zip(p(1))
+                .zip(p(2))
+                .zip(p(3))
+                .map(|(((&a, &c), &d), &e)| f(b(a, 0) | b(c, 1) | b(d, 2) | b(e, 3))),
+        ),
+        _ => {
+            let full = rows - rows % 8;
+            for i in (0..full).step_by(8) {
+                out.extend(group8(planes, rows, 0..w, i).map(&mut f));
+            }
+            out.extend((full..rows).map(|i| f(row_at(planes, rows, 0..w, i))));
+        }
+    }
+}
+
+/// [`gather`] of 128-bit values of `w` (9 to 16) bytes: `base` plus each.
+fn gather_u128(planes: &[u8], rows: usize, w: usize, out: &mut Vec<u128>, base: u128) {
+    debug_assert!((9..=16).contains(&w) && planes.len() == rows * w);
+    out.clear();
+    let full = rows - rows % 8;
+    for i in (0..full).step_by(8) {
+        let lo = group8(planes, rows, 0..8, i);
+        let hi = group8(planes, rows, 8..w, i);
+        out.extend(
+            lo.iter()
+                .zip(&hi)
+                .map(|(&l, &h)| base.wrapping_add(u128::from(h) << 64 | u128::from(l))),
+        );
+    }
+    out.extend((full..rows).map(|i| {
+        let l = row_at(planes, rows, 0..8, i);
+        let h = row_at(planes, rows, 8..w, i);
+        base.wrapping_add(u128::from(h) << 64 | u128::from(l))
+    }));
+}
+
+/// The value of row `i` made of byte planes `js` (plane `js.start` is the
+/// lowest byte).
+#[inline]
+fn row_at(planes: &[u8], rows: usize, js: std::ops::Range<usize>, i: usize) -> u64 {
+    let j0 = js.start;
+    js.fold(0u64, |x, j| x | u64::from(planes[j * rows + i]) << (8 * (j - j0)))
+}
+
+/// Rows `i..i + 8` made of byte planes `js` (at most 8): one 8-byte load
+/// per plane and a byte transpose.
+#[inline]
+fn group8(planes: &[u8], rows: usize, js: std::ops::Range<usize>, i: usize) -> [u64; 8] {
+    let mut x = [0u64; 8];
+    let j0 = js.start;
+    for j in js {
+        let at = j * rows + i;
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&planes[at..at + 8]);
+        x[j - j0] = u64::from_le_bytes(b);
+    }
+    transpose8(&mut x);
+    x
+}
+
+/// Transposes 8x8 bytes: byte `k` of word `j` becomes byte `j` of word `k`.
+#[inline]
+fn transpose8(x: &mut [u64; 8]) {
+    for j in 0..4 {
+        let t = ((x[j] >> 32) ^ x[j + 4]) & 0x0000_0000_FFFF_FFFF;
+        x[j] ^= t << 32;
+        x[j + 4] ^= t;
+    }
+    for j in [0, 1, 4, 5] {
+        let t = ((x[j] >> 16) ^ x[j + 2]) & 0x0000_FFFF_0000_FFFF;
+        x[j] ^= t << 16;
+        x[j + 2] ^= t;
+    }
+    for j in [0, 2, 4, 6] {
+        let t = ((x[j] >> 8) ^ x[j + 1]) & 0x00FF_00FF_00FF_00FF;
+        x[j] ^= t << 8;
+        x[j + 1] ^= t;
+    }
 }
 
 fn read_planes<T: Word>(planes: &[u8], rows: usize, w: usize, out: &mut [T]) {
@@ -942,6 +1040,34 @@ mod tests {
         }
         let validity = (b.count_ones() != n).then_some(b);
         Column { values, validity }
+    }
+
+    #[test]
+    fn gather_matches_plane_by_plane_reading() {
+        let mut seed = 0x1234_5678_9abc_def0u64;
+        for rows in [0usize, 1, 7, 8, 9, 63, 100] {
+            for w in 0..=16usize {
+                let planes: Vec<u8> = (0..rows * w)
+                    .map(|_| {
+                        seed = seed
+                            .wrapping_mul(6364136223846793005)
+                            .wrapping_add(1442695040888963407);
+                        (seed >> 56) as u8
+                    })
+                    .collect();
+                let mut want = vec![0u128; rows];
+                read_planes(&planes, rows, w, &mut want);
+                let base = 0xffff_0000_0001u128;
+                let mut got = Vec::new();
+                if w <= 8 {
+                    gather(&planes, rows, w, &mut got, |x| base.wrapping_add(u128::from(x)));
+                } else {
+                    gather_u128(&planes, rows, w, &mut got, base);
+                }
+                let want: Vec<u128> = want.iter().map(|x| x.wrapping_add(base)).collect();
+                assert_eq!(got, want, "rows {rows} width {w}");
+            }
+        }
     }
 
     #[test]

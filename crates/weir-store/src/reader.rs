@@ -13,6 +13,10 @@ use crate::format::{
     FooterError, HEADER_LEN, MAGIC, SlotInfo, TRAILER_LEN, VERSION, decode_footer,
 };
 
+/// Bytes before a block that [`SlotFile::release_block`] releases too
+/// (twice the kernel's default fault-around window).
+const FAULT_AROUND: usize = 128 << 10;
+
 /// An open, validated slot file. Opening checks the header, trailer and
 /// footer; blocks and chunks are checked when they are read.
 pub struct SlotFile {
@@ -206,14 +210,40 @@ impl SlotFile {
     /// cache; reading the block again simply faults them back in). A scan
     /// calls it after decoding a block, which keeps a query's memory
     /// independent of file size. Out-of-range blocks are ignored.
+    ///
+    /// The range released starts [`FAULT_AROUND`] bytes before the block:
+    /// the kernel maps the pages around a faulting one ("fault-around",
+    /// 64 KiB by default), so reading the start of a block maps the end of
+    /// the one before again, after that block was released. Without the
+    /// margin a scan kept about 26 KiB per block resident (8 MiB of a
+    /// 10 M-flow file).
     pub fn release_block(&self, i: usize) {
-        let Some(idx) = self.blocks.get(i) else { return };
-        let (Ok(off), Ok(len)) = (usize::try_from(idx.offset), usize::try_from(idx.length)) else {
-            return;
-        };
-        if off.checked_add(len).is_none_or(|end| end > self.map.len()) {
+        self.release_blocks(i..i.saturating_add(1));
+    }
+
+    /// [`SlotFile::release_block`] of blocks `range` in one call (one
+    /// `madvise`, so one TLB flush on every core instead of one per block).
+    /// Out-of-range blocks are ignored.
+    pub fn release_blocks(&self, range: std::ops::Range<usize>) {
+        let end = range.end.min(self.blocks.len());
+        if range.start >= end {
             return;
         }
+        let (first, last) = (&self.blocks[range.start], &self.blocks[end - 1]);
+        let (Ok(off), Ok(last_off), Ok(last_len)) = (
+            usize::try_from(first.offset),
+            usize::try_from(last.offset),
+            usize::try_from(last.length),
+        ) else {
+            return;
+        };
+        let Some(end) =
+            last_off.checked_add(last_len).filter(|e| *e <= self.map.len() && *e >= off)
+        else {
+            return;
+        };
+        let off = off.saturating_sub(FAULT_AROUND);
+        let len = end - off;
         #[cfg(target_os = "linux")]
         // SAFETY: the map is a read-only MAP_SHARED mapping of an immutable
         // published file (see `open`). MADV_DONTNEED on such a mapping only

@@ -484,9 +484,19 @@ fn a_released_block_reads_the_same_again() {
     for i in 0..f.blocks().len() + 2 {
         f.release_block(i); // out-of-range indices are ignored
     }
+    f.release_block(usize::MAX);
     let after: Vec<_> = (0..f.blocks().len())
         .map(|i| f.block(i).unwrap().read_all(&mut reader).unwrap().records())
         .collect();
     assert_eq!(before, after);
     assert_eq!(after.concat(), recs);
+    // Ranges of blocks, also empty and out-of-range ones.
+    let n = f.blocks().len();
+    #[allow(clippy::reversed_empty_ranges)]
+    for r in [0..n, 1..n, 0..n + 5, 2..1, n..n + 3, 0..usize::MAX] {
+        f.release_blocks(r);
+        let again: Vec<_> =
+            (0..n).map(|i| f.block(i).unwrap().read_all(&mut reader).unwrap().records()).collect();
+        assert_eq!(again, before);
+    }
 }
