@@ -38,6 +38,10 @@ pub struct Printer<W: Write> {
     json_open: bool,
     header_done: bool,
     started: Instant,
+    /// Process CPU times when the printer was made: the summary's `Sys:`
+    /// and `User:` are the query's own, also when it runs inside a longer
+    /// process (`weir demo`).
+    cpu_at_start: (f64, f64),
 }
 
 impl<W: Write> Printer<W> {
@@ -56,6 +60,7 @@ impl<W: Write> Printer<W> {
             json_open: false,
             header_done: false,
             started: Instant::now(),
+            cpu_at_start: cpu_times(),
         }
     }
 
@@ -338,7 +343,9 @@ impl<W: Write> Sink for Printer<W> {
         }
         let fmt_like = matches!(self.opts.format.kind, Kind::Fmt(_) | Kind::Null);
         if !self.opts.quiet && fmt_like {
-            let (user_s, sys_s) = cpu_times();
+            let (user_now, sys_now) = cpu_times();
+            let user_s = (user_now - self.cpu_at_start.0).max(0.0);
+            let sys_s = (sys_now - self.cpu_at_start.1).max(0.0);
             let timing = Timing { user_s, sys_s, runtime_s: self.started.elapsed().as_secs_f64() };
             print_summary(&mut self.buf, summary, self.opts.plain_numbers, &mut self.time, &timing);
         }

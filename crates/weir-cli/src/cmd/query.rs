@@ -15,8 +15,8 @@ use clap::Args;
 use weir_filter::Filter;
 use weir_print::{Format, PrintOptions, Printer, TimeZoneSetting};
 use weir_query::{
-    AggKey, Bidir, ExecOptions, Mode, QueryError, QueryPlan, Report, ScanProgress, Section, Sink,
-    SlotFileSink, StatTable, Summary, execute_with,
+    AggKey, Bidir, ExecOptions, Mode, QueryError, QueryPlan, RecordRenderer, Report, ScanProgress,
+    Section, Sink, SlotFileSink, StatTable, Summary, execute_with,
 };
 use weir_record::{Field, FlowRecord};
 use weir_store::{Compression, DEFAULT_ZSTD_LEVEL, WriterOptions};
@@ -265,6 +265,13 @@ impl Sink for BarredSink<'_> {
         self.output();
         self.inner.records(ident, records)
     }
+    fn renderer(&self) -> Option<Arc<dyn RecordRenderer>> {
+        self.inner.renderer()
+    }
+    fn rendered(&mut self, text: &[u8], records: u64) -> std::io::Result<()> {
+        self.output();
+        self.inner.rendered(text, records)
+    }
     fn stat(&mut self, table: &StatTable) -> std::io::Result<()> {
         self.output();
         self.inner.stat(table)
@@ -388,4 +395,25 @@ fn compression(text: &str) -> anyhow::Result<Compression> {
         1..=22 => Compression::Zstd(level),
         _ => bail!("-z: zstd levels are 1..=22 (0 = none), got {level}"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The progress-bar wrapper keeps the printer's worker-side rendering
+    /// (a listing on a terminal would otherwise take the slower path) and
+    /// passes the rendered text through.
+    #[test]
+    fn barred_sink_forwards_rendering() {
+        let mut out = Vec::new();
+        {
+            let mut printer = Printer::new(&mut out, PrintOptions::default());
+            let mut sink = BarredSink { inner: &mut printer, bar: None, stdout_tty: false };
+            assert!(sink.renderer().is_some());
+            sink.rendered(b"one line\n", 1).unwrap();
+            sink.inner.summary(&Summary::default()).unwrap();
+        }
+        assert!(String::from_utf8_lossy(&out).contains("one line\n"));
+    }
 }
