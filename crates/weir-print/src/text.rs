@@ -287,41 +287,32 @@ pub(crate) fn is_v4(v: u128) -> bool {
 }
 
 /// Digits of 0..=255 (three bytes, left-aligned) and their count.
-const OCTETS: [([u8; 3], u8); 256] = {
-    let mut t = [([0u8; 3], 0u8); 256];
-    let mut i = 0;
-    while i < 256 {
-        let (h, te, o) = ((i / 100) as u8, (i / 10 % 10) as u8, (i % 10) as u8);
-        t[i] = if i >= 100 {
-            ([b'0' + h, b'0' + te, b'0' + o], 3)
-        } else if i >= 10 {
-            ([b'0' + te, b'0' + o, 0], 2)
-        } else {
-            ([b'0' + o, 0, 0], 1)
-        };
-        i += 1;
-    }
-    t
-};
+const OCTETS: [([u8; 3], u8); 256] = octet_table(false);
 
 /// Digits of 0..=255 right-aligned in three bytes after spaces, and
 /// their count.
-const OCTETS_RIGHT: [([u8; 3], u8); 256] = {
-    let mut t = [([b' '; 3], 0u8); 256];
+const OCTETS_RIGHT: [([u8; 3], u8); 256] = octet_table(true);
+
+/// The digits of every octet value in three bytes, left-aligned (padded
+/// with zero bytes) or right-aligned (after spaces), and their count.
+const fn octet_table(right: bool) -> [([u8; 3], u8); 256] {
+    let pad = if right { b' ' } else { 0 };
+    let mut t = [([pad; 3], 0u8); 256];
     let mut i = 0;
     while i < 256 {
-        let (h, te, o) = ((i / 100) as u8, (i / 10 % 10) as u8, (i % 10) as u8);
-        t[i] = if i >= 100 {
-            ([b'0' + h, b'0' + te, b'0' + o], 3)
-        } else if i >= 10 {
-            ([b' ', b'0' + te, b'0' + o], 2)
-        } else {
-            ([b' ', b' ', b'0' + o], 1)
+        let (h, te, o) =
+            (b'0' + (i / 100) as u8, b'0' + (i / 10 % 10) as u8, b'0' + (i % 10) as u8);
+        t[i] = match (i >= 100, i >= 10, right) {
+            (true, _, _) => ([h, te, o], 3),
+            (false, true, false) => ([te, o, pad], 2),
+            (false, true, true) => ([pad, te, o], 2),
+            (false, false, false) => ([o, pad, pad], 1),
+            (false, false, true) => ([pad, pad, o], 1),
         };
         i += 1;
     }
     t
-};
+}
 
 /// Length of the dotted-quad text of `v`.
 #[inline]
