@@ -52,11 +52,24 @@ const U16: u64 = 0xffff;
 const U32: u64 = 0xffff_ffff;
 const ALL: u64 = u64::MAX;
 
+/// One step at its place in the record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Op {
+    /// Offset in the record.
+    off: u16,
+    /// Length of the element.
+    len: u8,
+    /// How far an 8-byte big-endian load at `off` is shifted right to
+    /// leave the element's bytes (`64 - 8 * len` for lengths 1 to 8).
+    shift: u8,
+    step: Step,
+}
+
 /// A compiled fixed-length data template.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Plan {
-    /// (offset, length, step), in template order.
-    steps: Vec<(u16, u8, Step)>,
+    /// The steps, in template order.
+    steps: Vec<Op>,
     /// Record length.
     len: usize,
     has_out_packets: bool,
@@ -172,7 +185,9 @@ impl Plan {
                     }
                     Step::Icmp | Step::Time(_) => {}
                 }
-                steps.push((u16::try_from(off).ok()?, len.min(255) as u8, step));
+                let len = len.min(255) as u8;
+                let shift = 64 - 8 * len.clamp(1, 8);
+                steps.push(Op { off: u16::try_from(off).ok()?, len, shift, step });
             }
             off += l;
         }
@@ -194,7 +209,7 @@ impl Plan {
 
     /// Bytes of memory the plan holds (charged to the template limit).
     pub(super) fn cost(&self) -> usize {
-        self.steps.len() * std::mem::size_of::<(u16, u8, Step)>()
+        self.steps.len() * std::mem::size_of::<Op>()
     }
 
     /// Appends the records in `body` (whole records only, at most `room`)
@@ -212,19 +227,20 @@ impl Plan {
             let mut req = [0u64; REQUIRED];
             let mut icmp: Option<u64> = None;
             let mut times = Times::default();
-            for &(off, len, step) in &self.steps {
-                let (off, len) = (usize::from(off), usize::from(len));
-                match step {
-                    Step::Column(f, mask) => b.push_u64(f, read(rec, off, len) & mask),
+            for op in &self.steps {
+                let (off, len) = (usize::from(op.off), usize::from(op.len));
+                let read = || read(rec, off, len, op.shift);
+                match op.step {
+                    Step::Column(f, mask) => b.push_u64(f, read() & mask),
                     Step::Required(i, mask) => {
                         if let Some(r) = req.get_mut(i) {
-                            *r = read(rec, off, len) & mask;
+                            *r = read() & mask;
                         }
                     }
                     Step::Ip4(f) => {
-                        b.push_u128(f, 0xffff_0000_0000 | u128::from(read(rec, off, len)));
+                        b.push_u128(f, 0xffff_0000_0000 | u128::from(read()));
                     }
-                    Step::Icmp => icmp = Some(read(rec, off, len) & U16),
+                    Step::Icmp => icmp = Some(read() & U16),
                     Step::Ip6(f) => {
                         if let Some(a) =
                             rec.get(off..off + 16).and_then(|v| <[u8; 16]>::try_from(v).ok())
@@ -286,12 +302,13 @@ impl Plan {
 }
 
 /// The big-endian number of `len` (1 to 8, checked when the plan is
-/// compiled) bytes at `off`: one 8-byte load and a shift when the record
-/// has 8 bytes from `off` on.
+/// compiled) bytes at `off`: one 8-byte load shifted right by `shift`
+/// (`64 - 8 * len`, from the plan) when the record has 8 bytes from `off`
+/// on.
 #[inline]
-fn read(rec: &[u8], off: usize, len: usize) -> u64 {
+fn read(rec: &[u8], off: usize, len: usize, shift: u8) -> u64 {
     match rec.get(off..off + 8).and_then(|w| <[u8; 8]>::try_from(w).ok()) {
-        Some(w) => u64::from_be_bytes(w) >> (64 - 8 * len.clamp(1, 8)),
+        Some(w) => u64::from_be_bytes(w) >> (shift & 63),
         None => rec.get(off..off + len).map_or(0, |v| num(v).unwrap_or_else(|| be_uint(v))),
     }
 }
@@ -313,7 +330,10 @@ mod tests {
         assert!(Plan::compile(&[(2, Act::SrcPort), (2, Act::SrcPort)]).is_none());
         // A wrong length adds no step but keeps the offsets.
         let p = Plan::compile(&[(3, Act::Src4), (2, Act::DstPort)]).unwrap();
-        assert_eq!(p.steps, vec![(3, 2, Step::Required(DST_PORT, U16))]);
+        assert_eq!(
+            p.steps,
+            vec![Op { off: 3, len: 2, shift: 48, step: Step::Required(DST_PORT, U16) }]
+        );
         assert!(Plan::compile(&[(0, Act::Skip)]).is_none());
     }
 }
