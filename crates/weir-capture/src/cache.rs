@@ -477,18 +477,7 @@ fn record(k: &Key, e: &Entry, received_ns: u64, mpls: &mut Map<Key, MplsStack>) 
         src_vlan: (k.vlan & 0x8000 != 0).then_some(k.vlan & 0x0fff),
         ..FlowRecord::default()
     };
-    let slots = [
-        &mut r.mpls1,
-        &mut r.mpls2,
-        &mut r.mpls3,
-        &mut r.mpls4,
-        &mut r.mpls5,
-        &mut r.mpls6,
-        &mut r.mpls7,
-        &mut r.mpls8,
-        &mut r.mpls9,
-        &mut r.mpls10,
-    ];
+    let slots = r.mpls_mut();
     let stack = if e.has_mpls { mpls.remove(k).unwrap_or_default() } else { MplsStack::default() };
     for (slot, v) in slots.into_iter().zip(stack.entries()) {
         *slot = Some(*v);

@@ -215,18 +215,7 @@ impl Headers {
         if self.vlan.is_some() {
             rec.src_vlan = self.vlan;
         }
-        let slots = [
-            &mut rec.mpls1,
-            &mut rec.mpls2,
-            &mut rec.mpls3,
-            &mut rec.mpls4,
-            &mut rec.mpls5,
-            &mut rec.mpls6,
-            &mut rec.mpls7,
-            &mut rec.mpls8,
-            &mut rec.mpls9,
-            &mut rec.mpls10,
-        ];
+        let slots = rec.mpls_mut();
         for (slot, e) in slots.into_iter().zip(self.mpls.entries()) {
             *slot = Some(*e);
         }

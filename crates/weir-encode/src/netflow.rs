@@ -711,11 +711,7 @@ impl TemplateEncoder {
                 59 => n(u64::from(f.dst_vlan.unwrap_or(0)), p),
                 61 => n(u64::from(f.direction.unwrap_or(0)), p),
                 70..=79 => {
-                    let labels = [
-                        f.mpls1, f.mpls2, f.mpls3, f.mpls4, f.mpls5, f.mpls6, f.mpls7, f.mpls8,
-                        f.mpls9, f.mpls10,
-                    ];
-                    n(u64::from(labels[usize::from(fld.id - 70)].unwrap_or(0)), p);
+                    n(u64::from(f.mpls()[usize::from(fld.id - 70)].unwrap_or(0)), p);
                 }
                 89 => n(u64::from(f.fwd_status.unwrap_or(0)), p),
                 128 => n(u64::from(f.next_as.unwrap_or(0)), p),

@@ -560,10 +560,7 @@ impl Packet {
     /// `in_dst_mac`, `src_vlan`, MPLS labels. `payload_len` is 0.
     pub fn from_flow(rec: &FlowRecord) -> Packet {
         let unspecified = IpAddr::from([0u8, 0, 0, 0]);
-        let mpls = [
-            rec.mpls1, rec.mpls2, rec.mpls3, rec.mpls4, rec.mpls5, rec.mpls6, rec.mpls7, rec.mpls8,
-            rec.mpls9, rec.mpls10,
-        ];
+        let mpls = rec.mpls();
         Packet {
             src_mac: rec.in_src_mac.unwrap_or(0),
             dst_mac: rec.in_dst_mac.unwrap_or(0),

@@ -425,18 +425,7 @@ impl Decoder {
                 ext::RECV_V4 => f.exporter_addr = Some(v4(0)),
                 ext::RECV_V6 => f.exporter_addr = Some(ip_addr_at(x, 0, true)),
                 ext::MPLS => {
-                    let labels = [
-                        &mut f.mpls1,
-                        &mut f.mpls2,
-                        &mut f.mpls3,
-                        &mut f.mpls4,
-                        &mut f.mpls5,
-                        &mut f.mpls6,
-                        &mut f.mpls7,
-                        &mut f.mpls8,
-                        &mut f.mpls9,
-                        &mut f.mpls10,
-                    ];
+                    let labels = f.mpls_mut();
                     for (i, l) in labels.into_iter().enumerate() {
                         let v = u32_at(x, i * 4);
                         // nfdump keeps the 24-bit stack entry; 0 = no label.

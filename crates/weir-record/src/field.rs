@@ -496,6 +496,40 @@ impl FromStr for Field {
     }
 }
 
+impl FlowRecord {
+    /// The MPLS label stack entries, top first (`mpls1` ..= `mpls10`).
+    pub fn mpls(&self) -> [Option<u32>; 10] {
+        [
+            self.mpls1,
+            self.mpls2,
+            self.mpls3,
+            self.mpls4,
+            self.mpls5,
+            self.mpls6,
+            self.mpls7,
+            self.mpls8,
+            self.mpls9,
+            self.mpls10,
+        ]
+    }
+
+    /// The MPLS label stack entries to set, top first.
+    pub fn mpls_mut(&mut self) -> [&mut Option<u32>; 10] {
+        [
+            &mut self.mpls1,
+            &mut self.mpls2,
+            &mut self.mpls3,
+            &mut self.mpls4,
+            &mut self.mpls5,
+            &mut self.mpls6,
+            &mut self.mpls7,
+            &mut self.mpls8,
+            &mut self.mpls9,
+            &mut self.mpls10,
+        ]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

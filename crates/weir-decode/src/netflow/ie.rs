@@ -442,19 +442,9 @@ impl Scratch {
             OutDstMac => set(&mut r.out_dst_mac, mac(v)),
             Mpls(i) => {
                 if v.len() == 3 {
-                    let val = Some(be_uint(v) as u32);
-                    match i {
-                        0 => r.mpls1 = val,
-                        1 => r.mpls2 = val,
-                        2 => r.mpls3 = val,
-                        3 => r.mpls4 = val,
-                        4 => r.mpls5 = val,
-                        5 => r.mpls6 = val,
-                        6 => r.mpls7 = val,
-                        7 => r.mpls8 = val,
-                        8 => r.mpls9 = val,
-                        _ => r.mpls10 = val,
-                    }
+                    // Positions past the tenth share the last entry.
+                    let slots = r.mpls_mut();
+                    *slots[usize::from(i).min(9)] = Some(be_uint(v) as u32);
                 }
             }
             IcmpTypeCode => set(&mut self.icmp, num(v).map(|x| x as u16)),

@@ -425,18 +425,7 @@ pub fn nfdump_flows(file: &Path) -> Vec<FlowRecord> {
         r.out_dst_mac = first("out dst mac").map(|v| parse_mac(&v));
         r.in_dst_mac = first("in dst mac").map(|v| parse_mac(&v));
         r.out_src_mac = first("out src mac").map(|v| parse_mac(&v));
-        let labels = [
-            &mut r.mpls1,
-            &mut r.mpls2,
-            &mut r.mpls3,
-            &mut r.mpls4,
-            &mut r.mpls5,
-            &mut r.mpls6,
-            &mut r.mpls7,
-            &mut r.mpls8,
-            &mut r.mpls9,
-            &mut r.mpls10,
-        ];
+        let labels = r.mpls_mut();
         for (k, l) in labels.into_iter().enumerate() {
             *l = first(&format!("MPLS Lbl {:2}", k + 1)).and_then(|v| parse_mpls(&v));
         }
