@@ -844,7 +844,7 @@ pub fn decode(
     let planes = &raw[bitmap_len..];
     let w = width as usize;
     let values = if phys_u128 {
-        let mut v = crate::spare::empty_u128(rows);
+        let mut v = crate::spare::empty::<u128>(rows);
         if w <= 8 {
             gather(planes, rows, w, &mut v, move |x| base.wrapping_add(u128::from(x)));
         } else {
@@ -852,7 +852,7 @@ pub fn decode(
         }
         Values::U128(v)
     } else {
-        let mut v = crate::spare::empty_u64(rows);
+        let mut v = crate::spare::empty::<u64>(rows);
         let base = base as u64;
         if kind == KIND_REL {
             let r = reference.filter(|r| r.len() == rows).ok_or_else(|| {
@@ -899,7 +899,7 @@ fn decode_dict(
         )));
     }
     let (dict_bytes, idx_bytes) = rest.split_at(n * width);
-    let mut idx = crate::spare::empty_u64(rows);
+    let mut idx = crate::spare::empty::<u64>(rows);
     gather(idx_bytes, rows, iw, &mut idx, |x| x);
     if let Some(bad) = idx.iter().find(|&&i| i as usize >= n) {
         return Err(DecodeError(format!("dictionary index {bad} out of {n}")));
@@ -912,9 +912,9 @@ fn decode_dict(
             acc = acc.wrapping_add(*d);
             *d = acc;
         });
-        let mut out = crate::spare::zeros_u128(rows);
-        out.iter_mut().zip(&idx).for_each(|(o, &i)| *o = dict[i as usize]);
-        crate::spare::give_u64(idx);
+        let mut out = crate::spare::empty::<u128>(rows);
+        out.extend(idx.iter().map(|&i| dict[i as usize]));
+        crate::spare::give(idx);
         Values::U128(out)
     } else {
         let mut dict = vec![0u64; n];

@@ -17,10 +17,27 @@ const MAX_SPARE: usize = 64;
 static SPARE_U64: Mutex<Vec<Vec<u64>>> = Mutex::new(Vec::new());
 static SPARE_U128: Mutex<Vec<Vec<u128>>> = Mutex::new(Vec::new());
 
+/// The value types with a pool.
+pub(crate) trait Pooled: Sized + 'static {
+    fn pool() -> &'static Mutex<Vec<Vec<Self>>>;
+}
+
+impl Pooled for u64 {
+    fn pool() -> &'static Mutex<Vec<Vec<u64>>> {
+        &SPARE_U64
+    }
+}
+
+impl Pooled for u128 {
+    fn pool() -> &'static Mutex<Vec<Vec<u128>>> {
+        &SPARE_U128
+    }
+}
+
 /// An empty vector with room for `rows` values, reusing a recycled one
 /// when there is one (for decoders that fill it with `extend`).
-pub(crate) fn empty_u64(rows: usize) -> Vec<u64> {
-    match SPARE_U64.lock().ok().and_then(|mut s| s.pop()) {
+pub(crate) fn empty<T: Pooled>(rows: usize) -> Vec<T> {
+    match T::pool().lock().ok().and_then(|mut s| s.pop()) {
         Some(mut v) => {
             v.clear();
             v.reserve(rows);
@@ -30,47 +47,12 @@ pub(crate) fn empty_u64(rows: usize) -> Vec<u64> {
     }
 }
 
-/// As [`empty_u64`] for 128-bit values.
-pub(crate) fn empty_u128(rows: usize) -> Vec<u128> {
-    match SPARE_U128.lock().ok().and_then(|mut s| s.pop()) {
-        Some(mut v) => {
-            v.clear();
-            v.reserve(rows);
-            v
-        }
-        None => Vec::with_capacity(rows),
-    }
-}
-
-/// A vector of `rows` zeros, reusing a recycled one when there is one.
-pub(crate) fn zeros_u128(rows: usize) -> Vec<u128> {
-    match SPARE_U128.lock().ok().and_then(|mut s| s.pop()) {
-        Some(mut v) => {
-            v.clear();
-            v.resize(rows, 0);
-            v
-        }
-        None => vec![0; rows],
-    }
-}
-
-/// Gives a vector back.
-pub(crate) fn give_u64(v: Vec<u64>) {
+/// Gives a vector back (freed when the pool is full).
+pub(crate) fn give<T: Pooled>(v: Vec<T>) {
     if v.capacity() == 0 {
         return;
     }
-    if let Ok(mut s) = SPARE_U64.lock()
-        && s.len() < MAX_SPARE
-    {
-        s.push(v);
-    }
-}
-
-fn give_u128(v: Vec<u128>) {
-    if v.capacity() == 0 {
-        return;
-    }
-    if let Ok(mut s) = SPARE_U128.lock()
+    if let Ok(mut s) = T::pool().lock()
         && s.len() < MAX_SPARE
     {
         s.push(v);
@@ -84,8 +66,8 @@ pub fn recycle(mut batch: FlowBatch) {
     let fields: Vec<_> = batch.fields().collect();
     for f in fields {
         match batch.take_column(f).map(|c| c.values) {
-            Some(Values::U64(v)) => give_u64(v),
-            Some(Values::U128(v)) => give_u128(v),
+            Some(Values::U64(v)) => give(v),
+            Some(Values::U128(v)) => give(v),
             None => {}
         }
     }
@@ -97,13 +79,14 @@ mod tests {
     use weir_record::{Column, Field};
 
     #[test]
-    fn recycled_vectors_come_back_zeroed_and_sized() {
+    fn recycled_vectors_come_back_empty_and_sized() {
         let mut b = FlowBatch::new(3);
         b.set_column(Field::Bytes, Column::full(Values::U64(vec![7, 8, 9])));
         b.set_column(Field::SrcAddr, Column::full(Values::U128(vec![1, 2, 3])));
         recycle(b);
         // Other tests may race for the pool; whatever comes back is zeroed.
-        assert!(empty_u64(5).is_empty());
-        assert_eq!(zeros_u128(2), vec![0; 2]);
+        assert!(empty::<u64>(5).is_empty());
+        let v = empty::<u128>(2);
+        assert!(v.is_empty() && v.capacity() >= 2);
     }
 }
