@@ -18,7 +18,7 @@ use crate::model::{
     Bidir, Counters, Mode, Order, QueryPlan, Section, Sink, StatElement, StatSpec, Summary,
     TimeWindow,
 };
-use crate::order::{TopN, counters_value, order_value, rank};
+use crate::order::{TopN, order_value, rank};
 use crate::spill::SpillSet;
 use crate::stats::{ElemAcc, SharedStatMap, Spill, finish_in_memory, tables};
 
@@ -967,14 +967,7 @@ impl TableOut<'_> {
                     let mut t = TopN::new(top);
                     for e in table.part_entries(p) {
                         let a = table.acc(e);
-                        let v = counters_value(
-                            o.key,
-                            a.first,
-                            a.last,
-                            a.flows,
-                            a.packets.saturating_add(a.out_packets),
-                            a.bytes.saturating_add(a.out_bytes),
-                        );
+                        let v = crate::agg::acc_order_value(o.key, a);
                         let key = (rank(o, v), a.ord);
                         if t.would_keep(&key) && keep(e) {
                             t.push(key, e);
