@@ -310,7 +310,9 @@ pub fn sflow_packet(flow: &FlowRecord) -> Packet {
     p
 }
 
-fn is_v4(f: &FlowRecord) -> bool {
+/// Whether NetFlow v5 can carry the flow: IPv4 addresses only (v5 flows
+/// that cannot are skipped and counted in [`SendReport::skipped`]).
+pub fn v5_can_carry(f: &FlowRecord) -> bool {
     f.src_addr.is_none_or(is_ipv4_mapped) && f.dst_addr.is_none_or(is_ipv4_mapped)
 }
 
@@ -400,7 +402,7 @@ impl Builder {
             Builder::Legacy(e) => e.encode_into(flows, export_ms, out),
             Builder::Template(e) => e.encode_into(
                 flows,
-                |f| if is_v4(f) { TEMPLATE_IPV4 } else { TEMPLATE_IPV6 },
+                |f| if v5_can_carry(f) { TEMPLATE_IPV4 } else { TEMPLATE_IPV6 },
                 export_ms,
                 with_templates,
                 out,
@@ -499,7 +501,7 @@ pub fn send(
                 exhausted = true;
                 break;
             };
-            if v5 && !is_v4(&f) {
+            if v5 && !v5_can_carry(&f) {
                 report.skipped += 1;
                 continue;
             }
@@ -597,7 +599,7 @@ pub fn send(
 /// `opts.template_refresh.datagrams` datagrams (the interval is ignored).
 pub fn encode(flows: &[FlowRecord], opts: &SendOptions) -> Vec<Vec<u8>> {
     let flows: Vec<FlowRecord> = if opts.format == Format::V5 {
-        flows.iter().filter(|f| is_v4(f)).cloned().collect()
+        flows.iter().filter(|f| v5_can_carry(f)).cloned().collect()
     } else {
         flows.to_vec()
     };

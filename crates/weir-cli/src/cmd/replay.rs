@@ -17,11 +17,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, bail};
 use clap::Args;
-use weir_collect::send::{Format as SendFormat, Pace, SendOptions, send};
+use weir_collect::send::{Format as SendFormat, Pace, SendOptions, send, v5_can_carry};
 use weir_filter::{CompiledFilter, Filter};
 use weir_print::{Format, PrintOptions, Printer, TimeZoneSetting};
-use weir_query::{Sink, Summary, TimeWindow};
-use weir_record::{Bitmap, Field, FlowRecord, is_ipv4_mapped};
+use weir_query::{RecordRenderer, Sink, TimeWindow};
+use weir_record::{Bitmap, Field, FlowRecord};
 use weir_store::{ChunkReader, SlotFile};
 
 use crate::cmd::input::InputArgs;
@@ -98,12 +98,20 @@ pub fn run(args: &ReplayArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&stop)).context("installing signal handler")?;
     }
-    let verbose = args.verbose.then(|| PrintOptions {
-        format: Format::default(),
-        quiet: true,
-        timezone: if args.input.utc { TimeZoneSetting::utc() } else { TimeZoneSetting::Local },
-        ..PrintOptions::default()
-    });
+    // -v: each flow sent in nfdump's line format, rendered without a
+    // printer's header and summary.
+    let verbose = if args.verbose {
+        let popts = PrintOptions {
+            format: Format::default(),
+            quiet: true,
+            timezone: if args.input.utc { TimeZoneSetting::utc() } else { TimeZoneSetting::Local },
+            ..PrintOptions::default()
+        };
+        let r = Printer::new(std::io::sink(), popts).renderer();
+        Some(r.context("the line format renders records on its own")?)
+    } else {
+        None
+    };
     let mut flows = Flows {
         files,
         next_file: 0,
@@ -120,6 +128,7 @@ pub fn run(args: &ReplayArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         v5: args.format == SendFormat::V5,
         errors: Vec::new(),
         verbose,
+        line: Vec::new(),
         out: &mut *out,
         stop: Arc::clone(&stop),
     };
@@ -206,7 +215,9 @@ struct Flows<'a> {
     /// Damaged files and blocks: named, skipped, reported at the end.
     errors: Vec<String>,
     /// With -v: how to print each flow sent.
-    verbose: Option<PrintOptions>,
+    verbose: Option<Arc<dyn RecordRenderer>>,
+    /// The text of the flow -v prints.
+    line: Vec<u8>,
     out: &'a mut dyn Write,
     stop: Arc<AtomicBool>,
 }
@@ -297,17 +308,13 @@ impl Flows<'_> {
 
     /// With -v: the flow in nfdump's line format.
     fn print(&mut self, r: &FlowRecord) {
-        let Some(popts) = &self.verbose else {
+        let Some(renderer) = &self.verbose else {
             return;
         };
         let ident = self.current.as_ref().map(|o| o.ident.as_str()).unwrap_or_default();
-        let mut p = Printer::new(Vec::with_capacity(160), popts.clone());
-        let printed = p
-            .records(ident, std::slice::from_ref(r))
-            .and_then(|()| p.summary(&Summary { records_passed: 1, ..Summary::default() }));
-        if printed.is_ok() {
-            let _ = self.out.write_all(&p.into_inner());
-        }
+        self.line.clear();
+        renderer.render(ident, std::slice::from_ref(r), &mut self.line);
+        let _ = self.out.write_all(&self.line);
     }
 }
 
@@ -325,9 +332,7 @@ impl Iterator for Flows<'_> {
             let r = self.queue.pop()?;
             // v5 carries IPv4 only: skip (and count) IPv6 flows here so
             // that -v and -c see only what is sent.
-            if self.v5
-                && !(r.src_addr.is_none_or(is_ipv4_mapped) && r.dst_addr.is_none_or(is_ipv4_mapped))
-            {
+            if self.v5 && !v5_can_carry(&r) {
                 self.skipped_v6 += 1;
                 continue;
             }
