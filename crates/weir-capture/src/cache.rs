@@ -26,8 +26,6 @@
 //! A later fragment whose first fragment was not seen goes into a flow
 //! with ports 0 and is counted as an orphan.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 
 use weir_decode::packet::{self, Headers, MplsStack, Stop};
 use weir_record::FlowRecord;
@@ -126,51 +124,9 @@ struct Entry {
     has_mpls: bool,
 }
 
-/// FxHash-style multiplicative hasher: the key is fixed-size and not
-/// attacker-chosen in a way that matters for a capture being read.
-#[derive(Default, Clone, Copy)]
-struct FastHasher(u64);
-
-const K: u64 = 0x517c_c1b7_2722_0a95;
-
-impl Hasher for FastHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        for c in bytes.chunks(8) {
-            let mut b = [0u8; 8];
-            b[..c.len()].copy_from_slice(c);
-            self.add(u64::from_le_bytes(b));
-        }
-    }
-    #[inline]
-    fn write_u8(&mut self, i: u8) {
-        self.add(u64::from(i));
-    }
-    #[inline]
-    fn write_u16(&mut self, i: u16) {
-        self.add(u64::from(i));
-    }
-    #[inline]
-    fn write_u128(&mut self, i: u128) {
-        self.add(i as u64);
-        self.add((i >> 64) as u64);
-    }
-    #[inline]
-    fn finish(&self) -> u64 {
-        // The multiply leaves its entropy in the high bits; hashbrown picks
-        // buckets by the low ones (rustc-hash 2 does the same rotation).
-        self.0.rotate_left(26)
-    }
-}
-
-impl FastHasher {
-    #[inline]
-    fn add(&mut self, v: u64) {
-        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(K);
-    }
-}
-
-type Map<K2, V> = HashMap<K2, V, BuildHasherDefault<FastHasher>>;
+/// The flow, fragment and label maps: weir-decode's seeded fast hash
+/// (packet contents pick the keys).
+type Map<K2, V> = weir_decode::hash::FastMap<K2, V>;
 
 /// Fragment identification: src, dst, id, proto.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]

@@ -1,5 +1,6 @@
 //! A fast keyed hasher for the decoder's maps (templates, domains, sFlow
-//! sample sequences), which are looked up once per data set or sample:
+//! sample sequences), which are looked up once per data set or sample, and
+//! for weir-capture's flow cache (once per packet):
 //! SipHash cost more than decoding a small data set. Keys come from the
 //! network, so the hash is seeded per process from the standard library's
 //! random keys (an attacker cannot precompute colliding keys), and every
@@ -12,7 +13,7 @@ const MUL: u64 = 0x9E37_79B9_7F4A_7C15;
 
 /// Builds [`FastHasher`]s with the process's random seed.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct FastState(u64);
+pub struct FastState(u64);
 
 impl Default for FastState {
     fn default() -> FastState {
@@ -32,7 +33,7 @@ impl BuildHasher for FastState {
 
 /// Multiply-and-fold over the written words.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct FastHasher(u64);
+pub struct FastHasher(u64);
 
 impl FastHasher {
     #[inline]
@@ -80,6 +81,12 @@ impl Hasher for FastHasher {
     }
 
     #[inline]
+    fn write_u128(&mut self, i: u128) {
+        self.mix(i as u64);
+        self.mix((i >> 64) as u64);
+    }
+
+    #[inline]
     fn write_usize(&mut self, i: usize) {
         self.mix(i as u64);
     }
@@ -92,7 +99,7 @@ impl Hasher for FastHasher {
 }
 
 /// A `HashMap` with [`FastState`].
-pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, FastState>;
+pub type FastMap<K, V> = std::collections::HashMap<K, V, FastState>;
 
 #[cfg(test)]
 mod tests {

@@ -41,7 +41,7 @@
 mod account;
 mod error;
 mod event;
-mod hash;
+pub mod hash;
 mod netflow;
 pub mod packet;
 pub mod pcap;
