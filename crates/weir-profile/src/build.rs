@@ -360,19 +360,16 @@ fn write_channel_slot(
     let opts = WriterOptions { on_exists: OnExists::Fail, ..Default::default() };
     let mut w = SlotWriter::create(&path, meta, opts)?;
     // Blocks of about the writer's block size from the per-block pieces.
-    let mut group: Vec<FlowBatch> = Vec::new();
-    let mut n = 0;
-    for b in rows {
+    let (mut lo, mut n) = (0, 0);
+    for (i, b) in rows.iter().enumerate() {
         n += b.rows();
-        group.push(b.clone());
         if n >= DEFAULT_BLOCK_ROWS {
-            w.write_batch(&concat(&group))?;
-            group.clear();
-            n = 0;
+            w.write_batch(&concat(&rows[lo..=i]))?;
+            (lo, n) = (i + 1, 0);
         }
     }
-    if !group.is_empty() {
-        w.write_batch(&concat(&group))?;
+    if lo < rows.len() {
+        w.write_batch(&concat(&rows[lo..]))?;
     }
     match w.finish() {
         Ok(_) => Ok(true),

@@ -119,23 +119,33 @@ impl ChannelSet {
                 batch.set_column(f, c);
             }
         }
-        let mut full: Option<FlowBatch> = None;
+        let mut complete = false;
         for (i, sel) in hits {
             if count(&batch, &sel, &mut out.totals[i]) && want_rows {
-                if full.is_none() {
-                    full = Some(block.read_all(reader)?);
+                if !complete {
+                    // The rest of the block's columns, once, beside those
+                    // already decoded.
+                    let rest: Vec<Field> = block
+                        .entries()
+                        .iter()
+                        .filter_map(|e| e.field())
+                        .filter(|&f| batch.column(f).is_none())
+                        .collect();
+                    let mut more = block.read(&rest, reader)?;
+                    for f in rest {
+                        if let Some(c) = more.take_column(f) {
+                            batch.set_column(f, c);
+                        }
+                    }
+                    weir_store::recycle(more);
+                    complete = true;
                 }
-                if let Some(f) = &full {
-                    out.rows[i] = Some(take(f, &sel));
-                }
+                out.rows[i] = Some(take(&batch, &sel));
             }
         }
         // The decoded vectors go back for the next block to decode into.
         weir_store::recycle(batch);
         weir_store::recycle(extra);
-        if let Some(f) = full {
-            weir_store::recycle(f);
-        }
         Ok(out)
     }
 }
