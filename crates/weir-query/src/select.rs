@@ -285,6 +285,12 @@ impl TimeWindow {
     /// an optional `Z` or `+02:00`; `start/end` or `start - end`). Without
     /// an end the window is open. The end is inclusive.
     pub fn parse(text: &str) -> Result<TimeWindow, QueryError> {
+        TimeWindow::parse_in(text, false)
+    }
+
+    /// As [`TimeWindow::parse`]; with `utc`, times without an offset are
+    /// UTC instead of local time (`--utc`).
+    pub fn parse_in(text: &str, utc: bool) -> Result<TimeWindow, QueryError> {
         let t = text.trim();
         if t.is_empty() {
             return Err(QueryError::TimeWindow("empty".into()));
@@ -307,7 +313,7 @@ impl TimeWindow {
             }
         };
         let parse_one = |s: &str, what: &str| {
-            if iso { parse_iso(s, what) } else { parse_legacy(s, what) }
+            if iso { parse_iso(s, what, utc) } else { parse_legacy(s, what, utc) }
         };
         let start = parse_one(a, "start")?;
         let end = match b {
@@ -342,7 +348,11 @@ fn to_ms(dt: DateTime<impl TimeZone>, s: &str, what: &str) -> Result<u64, QueryE
         .map_err(|_| QueryError::TimeWindow(format!("{what} '{s}' is before 1970")))
 }
 
-fn local_ms(naive: NaiveDateTime, s: &str, what: &str) -> Result<u64, QueryError> {
+/// A time without an offset: UTC with `utc`, else local time.
+fn local_ms(naive: NaiveDateTime, s: &str, what: &str, utc: bool) -> Result<u64, QueryError> {
+    if utc {
+        return to_ms(naive.and_utc(), s, what);
+    }
     match Local.from_local_datetime(&naive).earliest() {
         Some(dt) => to_ms(dt, s, what),
         None => Err(QueryError::TimeWindow(format!(
@@ -352,7 +362,7 @@ fn local_ms(naive: NaiveDateTime, s: &str, what: &str) -> Result<u64, QueryError
 }
 
 /// `yyyy[/MM[/dd[.hh[:mm[:ss]]]]]`.
-fn parse_legacy(s: &str, what: &str) -> Result<u64, QueryError> {
+fn parse_legacy(s: &str, what: &str, utc: bool) -> Result<u64, QueryError> {
     let bad = |part: &str, v: &str| {
         QueryError::TimeWindow(format!(
             "{what} '{s}': bad {part} '{v}' (expected yyyy/MM/dd.hh:mm:ss)"
@@ -389,11 +399,11 @@ fn parse_legacy(s: &str, what: &str) -> Result<u64, QueryError> {
         sec = p.get(2).map_or(Ok(0), |v| num("second", v, 0, 59))?;
     }
     let naive = date_v.and_hms_opt(h, m, sec).ok_or_else(|| bad("time", time.unwrap_or("")))?;
-    local_ms(naive, s, what)
+    local_ms(naive, s, what, utc)
 }
 
 /// ISO 8601: `YYYY-MM-DD[THH:MM[:SS[.fff]]][Z|±HH:MM]`.
-fn parse_iso(s: &str, what: &str) -> Result<u64, QueryError> {
+fn parse_iso(s: &str, what: &str, utc: bool) -> Result<u64, QueryError> {
     let bad = |why: &str| {
         QueryError::TimeWindow(format!(
             "{what} '{s}': {why} (expected e.g. 2024-07-11T09:15:00, optionally with Z or +02:00)"
@@ -438,6 +448,6 @@ fn parse_iso(s: &str, what: &str) -> Result<u64, QueryError> {
             Some(dt) => to_ms(dt, s, what),
             None => Err(bad("not a valid time")),
         },
-        None => local_ms(naive, s, what),
+        None => local_ms(naive, s, what, utc),
     }
 }

@@ -761,6 +761,16 @@ fn time_window_parsing() {
     assert_eq!(w.end_ms, Some(1_720_689_360_000 + 3_600_000));
     let w = TimeWindow::parse("2024-07-11T09:15").unwrap();
     assert_eq!(w.start_ms, Some(local(2024, 7, 11, 9, 15, 0)));
+    // --utc: times without an offset are UTC, in every form, partial
+    // dates included; explicit offsets still count.
+    let w = TimeWindow::parse_in("2024/07/11.09:15:00-2024/07/11.09:16", true).unwrap();
+    assert_eq!((w.start_ms, w.end_ms), (Some(1_720_689_300_000), Some(1_720_689_360_000)));
+    let w = TimeWindow::parse_in("2024/07", true).unwrap();
+    assert_eq!(w.start_ms, Some(1_719_792_000_000));
+    let w = TimeWindow::parse_in("2024-07-11T09:15", true).unwrap();
+    assert_eq!(w.start_ms, Some(1_720_689_300_000));
+    let w = TimeWindow::parse_in("2024-07-11T09:15:00+02:00", true).unwrap();
+    assert_eq!(w.start_ms, Some(1_720_689_300_000 - 7_200_000));
     for (bad, part) in [
         ("2024/13/01", "month"),
         ("2024/02/30", "day"),

@@ -60,9 +60,7 @@ impl InputArgs {
     pub fn time_window(&self) -> anyhow::Result<Option<TimeWindow>> {
         self.window
             .as_deref()
-            .map(|w| {
-                TimeWindow::parse(&window_text(w, self.utc)).with_context(|| format!("-t {w}"))
-            })
+            .map(|w| TimeWindow::parse_in(w, self.utc).with_context(|| format!("-t {w}")))
             .transpose()
     }
 
@@ -92,24 +90,4 @@ pub fn parse_filter(what: &str, text: &str, base: &std::path::Path) -> Result<Fi
         }
         EXIT_FILTER
     })
-}
-
-/// `-t` in UTC for `--utc`: nfdump's `yyyy/MM/dd.hh:mm:ss[-…]` form is
-/// rewritten as ISO 8601 with `Z`; ISO input is passed through.
-pub fn window_text(text: &str, utc: bool) -> String {
-    let t = text.trim();
-    let iso = t.contains('T') || t.as_bytes().get(4) == Some(&b'-');
-    if !utc || iso {
-        return t.to_string();
-    }
-    let one = |p: &str| -> String {
-        let (date, time) = p.split_once('.').unwrap_or((p, ""));
-        let mut hms: Vec<&str> = time.split(':').filter(|x| !x.is_empty()).collect();
-        hms.resize(3, "00");
-        format!("{}T{}:{}:{}Z", date.replace('/', "-"), hms[0], hms[1], hms[2])
-    };
-    match t.split_once('-') {
-        Some((a, b)) => format!("{}/{}", one(a.trim()), one(b.trim())),
-        None => one(t),
-    }
 }
