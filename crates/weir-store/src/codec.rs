@@ -97,7 +97,7 @@ pub fn encode_hinted(
     hint: &mut EncodeHint,
     out: &mut Vec<u8>,
 ) -> Option<ChunkMeta> {
-    let zone = zone_of(column)?;
+    let zone = ZoneMap::of(column)?;
     out.clear();
     let mut enc = 0u8;
     if let Some(v) = &column.validity {
@@ -140,44 +140,6 @@ pub fn encode_hinted(
         ref_field,
         zone,
     })
-}
-
-/// The zone map of a column (as [`ZoneMap::of`]), with a tight loop for
-/// the common case of integers without gaps.
-fn zone_of(column: &Column) -> Option<ZoneMap> {
-    match (&column.values, &column.validity) {
-        (Values::U64(v), None) => {
-            let (lo, hi) = min_max(v)?;
-            Some(ZoneMap { min: lo as u128, max: hi as u128, nulls: 0 })
-        }
-        (Values::U128(v), None) => {
-            let (lo, hi) = min_max(v)?;
-            Some(ZoneMap { min: lo, max: hi, nulls: 0 })
-        }
-        _ => ZoneMap::of(column),
-    }
-}
-
-/// Smallest and largest value, four independent lanes at a time.
-#[inline]
-pub(crate) fn min_max<T: Copy + Ord>(v: &[T]) -> Option<(T, T)> {
-    let &first = v.first()?;
-    let mut lo = [first; 4];
-    let mut hi = [first; 4];
-    let mut chunks = v.chunks_exact(4);
-    for c in &mut chunks {
-        for k in 0..4 {
-            lo[k] = lo[k].min(c[k]);
-            hi[k] = hi[k].max(c[k]);
-        }
-    }
-    for &x in chunks.remainder() {
-        lo[0] = lo[0].min(x);
-        hi[0] = hi[0].max(x);
-    }
-    let lo = lo.into_iter().min().unwrap_or(first);
-    let hi = hi.into_iter().max().unwrap_or(first);
-    Some((lo, hi))
 }
 
 /// Tries every kind and writes the smallest: (kind, width, base, ref_field).

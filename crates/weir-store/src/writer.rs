@@ -5,9 +5,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use weir_record::{
-    BatchBuilder, ExporterStats, Field, FlowBatch, FlowRecord, ProtoClass, SlotTotals,
-};
+use weir_record::{BatchBuilder, ExporterStats, Field, FlowBatch, FlowRecord, SlotTotals};
 
 use crate::codec;
 use crate::error::{ErrorKind, Result, StoreError};
@@ -243,7 +241,7 @@ impl SlotWriter {
             return Ok(());
         }
         let rows = batch.rows();
-        add_totals(&mut self.totals, batch);
+        self.totals.add_batch(batch);
         let mut entries = Vec::new();
         let mut n = 0;
         for field in batch.fields() {
@@ -409,64 +407,6 @@ pub(crate) fn footer_and_trailer(
     out
 }
 
-/// [`SlotTotals::add_batch`] in one pass over the rows: per-class sums in
-/// `u128`, clamped once (the same as adding row by row with saturation,
-/// every term being non-negative).
-fn add_totals(t: &mut SlotTotals, batch: &FlowBatch) {
-    let col = |f: Field| batch.column(f).and_then(|c| c.values.as_u64());
-    let (Some(proto), Some(packets), Some(bytes), Some(first), Some(last)) = (
-        col(Field::Proto),
-        col(Field::Packets),
-        col(Field::Bytes),
-        col(Field::First),
-        col(Field::Last),
-    ) else {
-        // Required columns missing: the reference says what happens.
-        return t.add_batch(batch);
-    };
-    let mut sums = [[0u128; 3]; 4];
-    let rows = proto.iter().zip(packets).zip(bytes);
-    match batch.column(Field::Flows) {
-        None => {
-            for ((&p, &k), &b) in rows {
-                let s = &mut sums[ProtoClass::of(p as u8) as usize];
-                s[0] += 1;
-                s[1] += u128::from(k);
-                s[2] += u128::from(b);
-            }
-        }
-        Some(fl) => {
-            for (i, ((&p, &k), &b)) in rows.enumerate() {
-                let n = fl.get(i).map_or(1, |v| v as u64);
-                let s = &mut sums[ProtoClass::of(p as u8) as usize];
-                s[0] += u128::from(n);
-                s[1] += u128::from(k);
-                s[2] += u128::from(b);
-            }
-        }
-    }
-    let clamp = |x: u128| u64::try_from(x).unwrap_or(u64::MAX);
-    let mut all = [0u128; 3];
-    for (c, s) in t.by_class.iter_mut().zip(&sums) {
-        c.flows = c.flows.saturating_add(clamp(s[0]));
-        c.packets = c.packets.saturating_add(clamp(s[1]));
-        c.bytes = c.bytes.saturating_add(clamp(s[2]));
-        for (a, x) in all.iter_mut().zip(s) {
-            *a += x;
-        }
-    }
-    let added_flows = clamp(all[0]);
-    t.all.flows = t.all.flows.saturating_add(added_flows);
-    t.all.packets = t.all.packets.saturating_add(clamp(all[1]));
-    t.all.bytes = t.all.bytes.saturating_add(clamp(all[2]));
-    if batch.rows() > 0 {
-        let lo = codec::min_max(first).map_or(0, |m| m.0);
-        let hi = codec::min_max(last).map_or(0, |m| m.1);
-        t.first_ms = if t.all.flows == added_flows { lo } else { t.first_ms.min(lo) };
-        t.last_ms = t.last_ms.max(hi);
-    }
-}
-
 /// The column a field may be stored relative to (KIND_REL): a flow's
 /// `first` is close below its `last`, and `last` close below `received`.
 fn relative_to(field: Field) -> Option<Field> {
@@ -505,45 +445,4 @@ pub(crate) fn publish(tmp: &Path, final_path: &Path, on_exists: OnExists) -> Res
             .map_err(|e| StoreError::io(d, "fsync directory", e))?;
     }
     Ok(target)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use weir_record::{Column, Values};
-
-    #[test]
-    fn totals_match_the_reference() {
-        let mut batches = Vec::new();
-        let mut b = BatchBuilder::default();
-        for i in 0..500u64 {
-            let r = FlowRecord {
-                first: 1000 + (i * 7919) % 333,
-                last: 2000 + (i * 104_729) % 777,
-                proto: [6, 17, 1, 58, 47][(i % 5) as usize],
-                packets: i * 3,
-                bytes: if i == 7 { u64::MAX - 5 } else { i * 1000 },
-                flows: (i % 3 != 0).then_some(i % 4),
-                ..Default::default()
-            };
-            b.push(&r);
-            if i % 200 == 199 {
-                batches.push(b.finish());
-            }
-        }
-        batches.push(b.finish());
-        // Without a flows column, and one with saturating counts.
-        let mut plain = batches[0].clone();
-        plain.take_column(Field::Flows);
-        batches.push(plain);
-        let mut huge = batches[1].clone();
-        huge.set_column(Field::Packets, Column::full(Values::U64(vec![u64::MAX / 3; 200])));
-        batches.push(huge);
-        let (mut mine, mut reference) = (SlotTotals::default(), SlotTotals::default());
-        for batch in &batches {
-            add_totals(&mut mine, batch);
-            reference.add_batch(batch);
-            assert_eq!(mine, reference);
-        }
-    }
 }
