@@ -30,31 +30,6 @@ pub fn parse_duration_ms(s: &str) -> anyhow::Result<u64> {
     Ok(ms.round() as u64)
 }
 
-/// Parses a size in bytes: `500`, `512K`, `500M`, `4G`, `2T` (1024-based,
-/// as nfexpire; an optional trailing `B` or `iB` is accepted).
-pub fn parse_size(s: &str) -> anyhow::Result<u64> {
-    let t = s.trim();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: f64 =
-        num.parse().with_context(|| format!("invalid size '{s}': expected e.g. 512M, 4G"))?;
-    let unit = unit.trim().to_ascii_uppercase();
-    let unit = unit.trim_end_matches("IB").trim_end_matches('B');
-    let mult = match unit {
-        "" => 1.0,
-        "K" => 1024.0,
-        "M" => 1024.0 * 1024.0,
-        "G" => 1024.0 * 1024.0 * 1024.0,
-        "T" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
-        u => bail!("invalid size '{s}': unknown unit '{u}' (use K, M, G or T)"),
-    };
-    let bytes = n * mult;
-    if !bytes.is_finite() || !(0.0..=1.8e19).contains(&bytes) {
-        bail!("invalid size '{s}': out of range");
-    }
-    Ok(bytes.round() as u64)
-}
-
 /// Parses a rate in events per second: `500`, `500/s`, `30k/s`, `2M/s`,
 /// `60/m`. Suffixes k/M/G are decimal, as in nfdump.
 pub fn parse_rate(s: &str) -> anyhow::Result<f64> {

@@ -23,7 +23,6 @@ use weir_store::{Compression, DEFAULT_ZSTD_LEVEL, WriterOptions};
 
 use crate::cmd::input::{InputArgs, parse_filter};
 use crate::progress::Progress;
-use crate::units::parse_size;
 
 /// Arguments of `weir query` (nfdump's flags).
 #[derive(Debug, Clone, Default, Args)]
@@ -192,7 +191,9 @@ fn mode(args: &QueryArgs, post: Option<Filter>) -> anyhow::Result<Mode> {
 fn exec_options(args: &QueryArgs) -> anyhow::Result<ExecOptions> {
     let mut opts = ExecOptions::default();
     if let Some(m) = &args.memory {
-        let bytes = parse_size(m).with_context(|| format!("--memory {m}"))?;
+        let bytes = weir_profile::expire::parse_size(m)
+            .map_err(anyhow::Error::msg)
+            .with_context(|| format!("--memory {m}"))?;
         opts.memory_budget = usize::try_from(bytes).unwrap_or(usize::MAX);
     }
     Ok(opts)
