@@ -3,8 +3,7 @@
 use std::io::Write;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
 use anyhow::{Context, bail};
 use clap::Args;
@@ -172,10 +171,7 @@ pub fn run(args: &CollectArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         .with_writer(std::io::stderr)
         .try_init();
     // Signals first: whoever reads "listening on" may signal at once.
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        signal_hook::flag::register(sig, stop.clone()).context("installing signal handlers")?;
-    }
+    let stop = crate::stop_on_signals()?;
     let cfg = args.config()?;
     let collector = Collector::build(cfg)?;
     for (a, kind) in collector.local_addrs() {

@@ -2,7 +2,6 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, bail};
@@ -95,10 +94,7 @@ pub fn run(args: &ImportArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         }
     }));
     // SIGINT/SIGTERM finish the files being imported and stop cleanly.
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, Arc::clone(&stop)).context("installing signal handler")?;
-    }
+    let stop = crate::stop_on_signals()?;
     opts.cancel = Some(stop);
     let report = import(opts)?;
     if let Ok(mut b) = bar.lock() {

@@ -94,10 +94,7 @@ pub fn run(args: &ReplayArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         (None, None) => Pace::Unlimited,
     };
 
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, Arc::clone(&stop)).context("installing signal handler")?;
-    }
+    let stop = crate::stop_on_signals()?;
     // -v: each flow sent in nfdump's line format, rendered without a
     // printer's header and summary.
     let verbose = if args.verbose {

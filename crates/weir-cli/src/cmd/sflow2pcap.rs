@@ -4,8 +4,7 @@
 use std::io::{BufWriter, Write};
 use std::net::UdpSocket;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
@@ -135,11 +134,7 @@ pub fn run(args: &Sflow2pcapArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         let addr = args.listen.as_deref().unwrap_or("0.0.0.0:6343");
         let sock = UdpSocket::bind(addr).with_context(|| format!("listening on {addr}"))?;
         sock.set_read_timeout(Some(Duration::from_millis(200)))?;
-        let stop = Arc::new(AtomicBool::new(false));
-        for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-            signal_hook::flag::register(sig, Arc::clone(&stop))
-                .context("installing signal handler")?;
-        }
+        let stop = crate::stop_on_signals()?;
         let deadline = match &args.duration {
             Some(d) => Some(
                 Instant::now() + Duration::from_millis(parse_duration_ms(d).context("--duration")?),
