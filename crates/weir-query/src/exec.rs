@@ -9,7 +9,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 use weir_filter::{CompiledFilter, Filter};
 use weir_record::{Bitmap, Field, FlowBatch, FlowRecord};
-use weir_store::{ChunkReader, SlotFile, StoreError};
+use weir_store::{Block, ChunkReader, SlotFile, StoreError};
 
 use crate::agg::{AggTable, Entry, PARTS};
 use crate::error::QueryError;
@@ -242,16 +242,116 @@ fn count_sel(batch: &FlowBatch, sel: &Bitmap) -> (u64, u64, u64, u64, u64) {
     (lo, hi, p, b, f)
 }
 
-/// What every worker shares.
-struct Ctx<'a> {
-    files: &'a [OpenFile],
-    filter: &'a Filter,
+/// The rows of a block that a filter and a time window select, decoded
+/// the way a query decodes them: blocks pruned by their zone maps; the
+/// filter's columns first; the output columns only when some row passes.
+/// `weir query` runs it on every block; `weir replay` uses it too.
+#[derive(Debug, Clone)]
+pub struct BlockScan {
+    filter: Filter,
     compiled: CompiledFilter,
     window: Option<TimeWindow>,
     /// Columns the filter reads.
     filter_fields: Vec<Field>,
     /// Columns decoded for matching rows (output, ordering, summary).
     out_fields: Vec<Field>,
+}
+
+/// What [`BlockScan::scan`] found in a block.
+#[derive(Debug)]
+pub enum BlockRows {
+    /// Skipped by its zone maps: no row can match.
+    Pruned,
+    /// Read, and no row matched.
+    NoMatch,
+    /// The block's output columns and the rows that match.
+    Rows(FlowBatch, Bitmap),
+}
+
+impl BlockScan {
+    /// Scans for `filter` within `window`, decoding `out_fields` of
+    /// matching blocks.
+    pub fn new(filter: &Filter, window: Option<TimeWindow>, out_fields: &[Field]) -> BlockScan {
+        BlockScan {
+            filter: filter.clone(),
+            compiled: filter.compile(),
+            window,
+            filter_fields: filter.fields(),
+            out_fields: dedup(out_fields.to_vec()),
+        }
+    }
+
+    /// The selected rows of `block` (of the file with `ident`).
+    pub fn scan(
+        &self,
+        block: &Block<'_>,
+        ident: &str,
+        reader: &mut ChunkReader,
+    ) -> Result<BlockRows, StoreError> {
+        let stats = block.stats();
+        if !self.filter.prune(&stats) {
+            return Ok(BlockRows::Pruned);
+        }
+        let mut window_all = true;
+        if let Some(w) = &self.window {
+            let fmin = stats.zone(Field::First).map_or(0, |z| z.min as u64);
+            let lmax = stats.zone(Field::Last).map_or(0, |z| z.max as u64);
+            if !w.may_overlap(fmin, lmax) {
+                return Ok(BlockRows::Pruned);
+            }
+            window_all = w.covers(fmin, lmax);
+        }
+        let rows = block.rows();
+        let eval = !self.filter.is_any();
+        if !eval && window_all {
+            let batch = block.read(&self.out_fields, reader)?;
+            return Ok(BlockRows::Rows(batch, Bitmap::ones(rows)));
+        }
+        let mut want = self.filter_fields.clone();
+        if !window_all {
+            want.extend([Field::First, Field::Last]);
+        }
+        let mut batch = block.read(&want, reader)?;
+        let mut sel = if eval {
+            let mut sel = Bitmap::zeros(rows);
+            self.compiled.eval(&batch, ident, &mut sel);
+            sel
+        } else {
+            Bitmap::ones(rows)
+        };
+        if !window_all && let Some(w) = &self.window {
+            let first = Col::of(&batch, Field::First);
+            let last = Col::of(&batch, Field::Last);
+            let drop: Vec<usize> = sel
+                .iter_ones()
+                .filter(|&i| !w.contains(first.u64_or(i, 0), last.u64_or(i, 0)))
+                .collect();
+            for i in drop {
+                sel.set(i, false);
+            }
+        }
+        if sel.count_ones() == 0 {
+            weir_store::recycle(batch);
+            return Ok(BlockRows::NoMatch);
+        }
+        let missing: Vec<Field> =
+            self.out_fields.iter().copied().filter(|f| batch.column(*f).is_none()).collect();
+        if !missing.is_empty() {
+            let mut extra = block.read(&missing, reader)?;
+            for f in missing {
+                if let Some(c) = extra.take_column(f) {
+                    batch.set_column(f, c);
+                }
+            }
+        }
+        Ok(BlockRows::Rows(batch, sel))
+    }
+}
+
+/// What every worker shares.
+struct Ctx<'a> {
+    files: &'a [OpenFile],
+    blocks: BlockScan,
     /// Blocks done, for progress bars.
     progress: Option<&'a ScanProgress>,
 }
@@ -324,65 +424,14 @@ impl Ctx<'_> {
     ) -> Result<Option<(FlowBatch, Bitmap)>, StoreError> {
         let of = &self.files[u.file];
         let block = of.file.block(u.block)?;
-        let stats = block.stats();
-        if !self.filter.prune(&stats) {
-            scan.skipped += 1;
-            return Ok(None);
-        }
-        let mut window_all = true;
-        if let Some(w) = &self.window {
-            let fmin = stats.zone(Field::First).map_or(0, |z| z.min as u64);
-            let lmax = stats.zone(Field::Last).map_or(0, |z| z.max as u64);
-            if !w.may_overlap(fmin, lmax) {
+        Ok(match self.blocks.scan(&block, &of.ident, reader)? {
+            BlockRows::Pruned => {
                 scan.skipped += 1;
-                return Ok(None);
+                None
             }
-            window_all = w.covers(fmin, lmax);
-        }
-        let rows = block.rows();
-        let eval = !self.filter.is_any();
-        if !eval && window_all {
-            let batch = block.read(&self.out_fields, reader)?;
-            return Ok(Some((batch, Bitmap::ones(rows))));
-        }
-        let mut want = self.filter_fields.clone();
-        if !window_all {
-            want.extend([Field::First, Field::Last]);
-        }
-        let mut batch = block.read(&want, reader)?;
-        let mut sel = if eval {
-            let mut sel = Bitmap::zeros(rows);
-            self.compiled.eval(&batch, &of.ident, &mut sel);
-            sel
-        } else {
-            Bitmap::ones(rows)
-        };
-        if !window_all && let Some(w) = &self.window {
-            let first = Col::of(&batch, Field::First);
-            let last = Col::of(&batch, Field::Last);
-            let drop: Vec<usize> = sel
-                .iter_ones()
-                .filter(|&i| !w.contains(first.u64_or(i, 0), last.u64_or(i, 0)))
-                .collect();
-            for i in drop {
-                sel.set(i, false);
-            }
-        }
-        if sel.count_ones() == 0 {
-            weir_store::recycle(batch);
-            return Ok(None);
-        }
-        let missing: Vec<Field> =
-            self.out_fields.iter().copied().filter(|f| batch.column(*f).is_none()).collect();
-        if !missing.is_empty() {
-            let mut extra = block.read(&missing, reader)?;
-            for f in missing {
-                if let Some(c) = extra.take_column(f) {
-                    batch.set_column(f, c);
-                }
-            }
-        }
-        Ok(Some((batch, sel)))
+            BlockRows::NoMatch => None,
+            BlockRows::Rows(batch, sel) => Some((batch, sel)),
+        })
     }
 }
 
@@ -519,11 +568,7 @@ pub fn execute_with(
     }
     let ctx = Ctx {
         files: &files,
-        filter: &plan.filter,
-        compiled: plan.filter.compile(),
-        window: plan.window,
-        filter_fields: plan.filter.fields(),
-        out_fields: dedup(out_fields),
+        blocks: BlockScan::new(&plan.filter, plan.window, &out_fields),
         progress: opts.progress.as_deref(),
     };
     if let Some(p) = ctx.progress {

@@ -40,7 +40,10 @@ mod tests;
 mod write;
 
 pub use error::QueryError;
-pub use exec::{DEFAULT_MEMORY_BUDGET, ExecOptions, Report, ScanProgress, execute, execute_with};
+pub use exec::{
+    BlockRows, BlockScan, DEFAULT_MEMORY_BUDGET, ExecOptions, Report, ScanProgress, execute,
+    execute_with,
+};
 pub use model::*;
 pub use order::order_value;
 pub use parse::{

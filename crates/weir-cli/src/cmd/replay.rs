@@ -18,10 +18,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{Context, bail};
 use clap::Args;
 use weir_collect::send::{Format as SendFormat, Pace, SendOptions, send, v5_can_carry};
-use weir_filter::{CompiledFilter, Filter};
 use weir_print::{Format, PrintOptions, Printer, TimeZoneSetting};
-use weir_query::{RecordRenderer, Sink, TimeWindow};
-use weir_record::{Bitmap, Field, FlowRecord};
+use weir_query::{BlockRows, BlockScan, RecordRenderer, Sink};
+use weir_record::{Field, FlowRecord};
 use weir_store::{ChunkReader, SlotFile};
 
 use crate::cmd::input::InputArgs;
@@ -113,10 +112,7 @@ pub fn run(args: &ReplayArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         files,
         next_file: 0,
         current: None,
-        filter: filter.compile(),
-        any: filter.is_any(),
-        prune: filter,
-        window,
+        blocks: BlockScan::new(&filter, window, Field::ALL),
         reader: ChunkReader::new(),
         queue: Vec::new(),
         limit: args.limit,
@@ -198,10 +194,8 @@ struct Flows<'a> {
     files: Vec<PathBuf>,
     next_file: usize,
     current: Option<Open>,
-    filter: CompiledFilter,
-    any: bool,
-    prune: Filter,
-    window: Option<TimeWindow>,
+    /// Pruning, filter and window, decoded as a query decodes them.
+    blocks: BlockScan,
     reader: ChunkReader,
     /// Matching records of the current block, reversed (pop from the end).
     queue: Vec<FlowRecord>,
@@ -254,39 +248,21 @@ impl Flows<'_> {
                     continue;
                 }
             };
-            let stats = block.stats();
-            if !self.prune.prune(&stats) {
-                continue;
-            }
-            if let Some(w) = &self.window {
-                let first = stats.zone(Field::First).map(|z| z.min as u64);
-                let last = stats.zone(Field::Last).map(|z| z.max as u64);
-                if let (Some(f), Some(l)) = (first, last)
-                    && !w.may_overlap(f, l)
-                {
-                    continue;
-                }
-            }
-            let batch = match block.read_all(&mut self.reader) {
-                Ok(b) => b,
+            let scanned = self.blocks.scan(&block, &open.ident, &mut self.reader);
+            // The records own their values: the block's mapped pages can
+            // leave the resident set (memory does not grow with the files).
+            open.file.release_block(i);
+            let (batch, sel) = match scanned {
+                Ok(BlockRows::Rows(batch, sel)) => (batch, sel),
+                Ok(BlockRows::Pruned | BlockRows::NoMatch) => continue,
                 Err(e) => {
                     self.errors.push(e.to_string());
                     continue;
                 }
             };
-            let mut sel = Bitmap::ones(batch.rows());
-            if !self.any {
-                self.filter.eval(&batch, &open.ident, &mut sel);
-            }
-            let mut n = 0;
-            for row in sel.iter_ones() {
-                let r = batch.record(row);
-                if self.window.is_some_and(|w| !w.contains(r.first, r.last)) {
-                    continue;
-                }
-                n += 1;
-                self.queue.push(r);
-            }
+            self.queue.extend(sel.iter_ones().map(|row| batch.record(row)));
+            let n = self.queue.len() as u64;
+            weir_store::recycle(batch);
             open.passed += n;
             if !self.queue.is_empty() {
                 self.queue.reverse();
