@@ -139,24 +139,21 @@ impl RecordRenderer for TextRenderer {
     fn render(&self, ident: &str, records: &[FlowRecord], out: &mut Vec<u8>) {
         let mut time = TimeFmt::new(self.timezone);
         let (plain, full_v6) = (self.plain, self.full_v6);
-        match &self.kind {
-            Kind::Fmt(items) => {
-                for r in records {
-                    let mut ctx = RowCtx { plain, full_v6, time: &mut time, ident, cnt: 0 };
-                    render_fmt(out, items, r, &mut ctx);
-                    out.push(b'\n');
-                }
-            }
-            Kind::Csv(toks) => {
-                for r in records {
-                    let mut ctx = RowCtx { plain, full_v6, time: &mut time, ident, cnt: 0 };
-                    render_csv(out, toks, r, &mut ctx);
-                    out.push(b'\n');
-                }
-            }
-            Kind::Raw | Kind::Json | Kind::NdJson | Kind::Null => {}
+        for r in records {
+            let mut ctx = RowCtx { plain, full_v6, time: &mut time, ident, cnt: 0 };
+            render_line(&self.kind, r, &mut ctx, out);
         }
     }
+}
+
+/// One record's line in a fmt or csv format (nothing for the others).
+fn render_line(kind: &Kind, r: &FlowRecord, ctx: &mut RowCtx<'_>, out: &mut Vec<u8>) {
+    match kind {
+        Kind::Fmt(items) => render_fmt(out, items, r, ctx),
+        Kind::Csv(toks) => render_csv(out, toks, r, ctx),
+        Kind::Raw | Kind::Json | Kind::NdJson | Kind::Null => return,
+    }
+    out.push(b'\n');
 }
 
 impl<W: Write> Printer<W> {
@@ -253,26 +250,12 @@ impl<W: Write> Sink for Printer<W> {
         let plain = self.opts.plain_numbers;
         let full_v6 = self.full_v6;
         match &self.opts.format.kind {
-            Kind::Fmt(items) => {
+            kind @ (Kind::Fmt(_) | Kind::Csv(_)) => {
                 for r in records {
                     self.count += 1;
                     let mut ctx =
                         RowCtx { plain, full_v6, time: &mut self.time, ident, cnt: self.count };
-                    render_fmt(&mut self.buf, items, r, &mut ctx);
-                    self.buf.push(b'\n');
-                    if self.buf.len() >= FLUSH_AT {
-                        self.out.write_all(&self.buf)?;
-                        self.buf.clear();
-                    }
-                }
-            }
-            Kind::Csv(toks) => {
-                for r in records {
-                    self.count += 1;
-                    let mut ctx =
-                        RowCtx { plain, full_v6, time: &mut self.time, ident, cnt: self.count };
-                    render_csv(&mut self.buf, toks, r, &mut ctx);
-                    self.buf.push(b'\n');
+                    render_line(kind, r, &mut ctx, &mut self.buf);
                     if self.buf.len() >= FLUSH_AT {
                         self.out.write_all(&self.buf)?;
                         self.buf.clear();
