@@ -97,6 +97,17 @@ pub struct Retention {
     pub max_size: Option<String>,
 }
 
+impl Retention {
+    /// The expiry limits these settings give (default watermark).
+    pub fn limits(&self) -> std::result::Result<crate::expire::Limits, String> {
+        Ok(crate::expire::Limits {
+            max_age_s: self.max_age.as_deref().map(crate::expire::parse_age_s).transpose()?,
+            max_size: self.max_size.as_deref().map(crate::expire::parse_size).transpose()?,
+            ..Default::default()
+        })
+    }
+}
+
 /// A profile definition (`<profiles>/<name>.toml`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -259,12 +270,7 @@ impl Profile {
             self.channel_filter(c)?;
         }
         if let Some(r) = &self.expire {
-            if let Some(a) = &r.max_age {
-                crate::expire::parse_age_s(a).map_err(|m| ProfileError::def(path, m))?;
-            }
-            if let Some(s) = &r.max_size {
-                crate::expire::parse_size(s).map_err(|m| ProfileError::def(path, m))?;
-            }
+            r.limits().map_err(|m| ProfileError::def(path, m))?;
         }
         Ok(())
     }

@@ -56,7 +56,13 @@ impl ProfileStore {
     /// Root of a materialized channel's slot files.
     pub fn channel_data(&self, profile: &str, channel: &str) -> Result<PathBuf> {
         check_name("channel", channel)?;
-        Ok(self.state_dir(profile)?.join("data").join(channel))
+        Ok(self.data_root(profile)?.join(channel))
+    }
+
+    /// The root of a materialized profile's channel files (what
+    /// `weir expire --profile` expires).
+    pub fn data_root(&self, profile: &str) -> Result<PathBuf> {
+        Ok(self.state_dir(profile)?.join("data"))
     }
 
     /// Loads a profile by name.

@@ -115,20 +115,10 @@ pub fn run(args: &ExpireArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
                 bail!("profile '{name}' is a shadow profile: it has no files of its own to expire");
             }
             if let Some(r) = &p.expire {
-                limits.max_age_s = r
-                    .max_age
-                    .as_deref()
-                    .map(parse_age_s)
-                    .transpose()
-                    .map_err(anyhow::Error::msg)?;
-                limits.max_size = r
-                    .max_size
-                    .as_deref()
-                    .map(parse_size)
-                    .transpose()
-                    .map_err(anyhow::Error::msg)?;
+                let l = r.limits().map_err(anyhow::Error::msg)?;
+                (limits.max_age_s, limits.max_size) = (l.max_age_s, l.max_size);
             }
-            store.state_dir(name)?.join("data")
+            store.data_root(name)?
         }
         (None, Some(d)) => d.clone(),
         _ => bail!("give either a DIR or --profile NAME"),

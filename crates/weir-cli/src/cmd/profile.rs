@@ -496,19 +496,15 @@ fn expire_profile(
     quiet: bool,
     out: &mut dyn Write,
 ) -> anyhow::Result<u8> {
-    use weir_profile::expire::{ExpireOptions, Limits, expire, parse_age_s, parse_size};
+    use weir_profile::expire::{ExpireOptions, expire};
     let (Storage::Materialized, Some(r)) = (p.storage, &p.expire) else {
         return Ok(crate::EXIT_OK);
     };
-    let root = store.state_dir(&p.name)?.join("data");
+    let root = store.data_root(&p.name)?;
     if !root.is_dir() {
         return Ok(crate::EXIT_OK);
     }
-    let limits = Limits {
-        max_age_s: r.max_age.as_deref().map(parse_age_s).transpose().map_err(anyhow::Error::msg)?,
-        max_size: r.max_size.as_deref().map(parse_size).transpose().map_err(anyhow::Error::msg)?,
-        ..Default::default()
-    };
+    let limits = r.limits().map_err(anyhow::Error::msg)?;
     let rep = expire(&root, &ExpireOptions { limits, now_s: now, ..Default::default() })?;
     if !rep.expired.is_empty() || !quiet {
         writeln!(
