@@ -207,6 +207,10 @@ impl ProfileStore {
 }
 
 /// Whether a process id is alive (Linux `/proc`; elsewhere assumed alive).
+/// Deliberately looser than the collector's start-up check (which also
+/// wants a `weir` command line and skips its own pid): a builder that
+/// wrongly thinks a writer is alive only waits for the slot, while a
+/// collector that did so would never recover it.
 pub fn process_alive(pid: u32) -> bool {
     if Path::new("/proc/self").exists() {
         Path::new(&format!("/proc/{pid}")).exists()
