@@ -26,7 +26,6 @@
 //! A later fragment whose first fragment was not seen goes into a flow
 //! with ports 0 and is counted as an orphan.
 
-
 use weir_decode::packet::{self, Headers, MplsStack, Stop};
 use weir_record::FlowRecord;
 
