@@ -56,17 +56,29 @@ pub fn parse_nfcapd_name(name: &str) -> Option<NfcapdName> {
     let date = NaiveDate::from_ymd_opt(num(0..4)? as i32, num(4..6)?, num(6..8)?)?;
     let secs = if digits == 14 { num(12..14)? } else { 0 };
     let time = date.and_hms_opt(num(8..10)?, num(10..12)?, secs)?;
-    let offset_s = match tail.as_bytes() {
-        [] => None,
-        [sign @ (b'+' | b'-'), d @ ..] if d.len() == 4 && d.iter().all(u8::is_ascii_digit) => {
-            let hh: i32 = tail[1..3].parse().ok()?;
-            let mm: i32 = tail[3..5].parse().ok()?;
-            let s = (hh * 60 + mm) * 60;
-            Some(if *sign == b'-' { -s } else { s })
-        }
+    let offset_s = match tail {
+        "" => None,
+        t if !t.contains(':') => Some(parse_utc_offset(t)?),
         _ => return None,
     };
     Some(NfcapdName { time, has_seconds: digits == 14, offset_s })
+}
+
+/// A UTC offset `+HHMM` / `-HHMM` (or `±HH:MM`) in seconds east of UTC:
+/// the suffix of nfcapd's `-Z` file names and `weir import --name-offset`.
+/// Hours up to 23, minutes up to 59.
+pub fn parse_utc_offset(s: &str) -> Option<i32> {
+    let (sign, rest) = match s.as_bytes().first()? {
+        b'+' => (1, &s[1..]),
+        b'-' => (-1, &s[1..]),
+        _ => return None,
+    };
+    let d = rest.replacen(':', "", 1);
+    if d.len() != 4 || !d.bytes().all(|b| b.is_ascii_digit()) || rest.len() > 5 {
+        return None;
+    }
+    let (hh, mm): (i32, i32) = (d[..2].parse().ok()?, d[2..].parse().ok()?);
+    (hh <= 23 && mm <= 59).then_some(sign * (hh * 60 + mm) * 60)
 }
 
 impl NfcapdName {
@@ -778,6 +790,16 @@ mod tests {
             ".nfstat",
         ] {
             assert!(parse_nfcapd_name(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn utc_offsets() {
+        assert_eq!(parse_utc_offset("+0100"), Some(3600));
+        assert_eq!(parse_utc_offset("-05:30"), Some(-19_800));
+        assert_eq!(parse_utc_offset("+2359"), Some(86_340));
+        for bad in ["0100", "+2400", "+0160", "+01", "+01:00:00", "+0a00", ""] {
+            assert_eq!(parse_utc_offset(bad), None, "{bad}");
         }
     }
 

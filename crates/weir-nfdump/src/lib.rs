@@ -47,7 +47,7 @@ pub use format::{
 };
 pub use import::{
     FailReason, FileOutcome, ImportError, ImportEvent, ImportOptions, ImportReport, NameTime,
-    NfcapdName, ProgressFn, find_files, import, parse_nfcapd_name,
+    NfcapdName, ProgressFn, find_files, import, parse_nfcapd_name, parse_utc_offset,
 };
 pub use reader::{
     Block, Blocks, Decoded, Decoder, FlowIter, NfFile, RawRecord, RawRecords, SkipCounts,

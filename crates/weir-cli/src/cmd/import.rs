@@ -50,21 +50,12 @@ fn name_time(args: &ImportArgs) -> anyhow::Result<NameTime> {
         return Ok(NameTime::Utc);
     }
     let Some(o) = &args.name_offset else { return Ok(NameTime::Local) };
-    let (sign, digits) = match o.as_bytes().first() {
-        Some(b'+') => (1, &o[1..]),
-        Some(b'-') => (-1, &o[1..]),
-        _ => (1, o.as_str()),
-    };
-    let digits = digits.replace(':', "");
-    if digits.len() != 4 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        bail!("--name-offset {o}: expected +HHMM or -HHMM");
+    // A bare HHMM is east of UTC.
+    let signed = if o.starts_with(['+', '-']) { o.clone() } else { format!("+{o}") };
+    match weir_nfdump::parse_utc_offset(&signed) {
+        Some(s) => Ok(NameTime::Offset(s)),
+        None => bail!("--name-offset {o}: expected +HHMM or -HHMM (hours up to 23)"),
     }
-    let h: i32 = digits[..2].parse()?;
-    let m: i32 = digits[2..].parse()?;
-    if h > 14 || m > 59 {
-        bail!("--name-offset {o}: out of range");
-    }
-    Ok(NameTime::Offset(sign * (h * 3600 + m * 60)))
 }
 
 /// Runs `weir import`.
