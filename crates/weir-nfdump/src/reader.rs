@@ -809,31 +809,49 @@ impl<R: Read + Seek> NfFile<R> {
     where
         E: From<NfError>,
     {
-        let mut block = Block::default();
+        let mut cur = FlowCursor::default();
         let mut flow = FlowRecord::default();
-        while self.next_block(&mut block)? {
-            if block.header.is_some_and(|h| h.block_type != DATA_BLOCK_TYPE_3) {
-                self.decoder.skipped.blocks += 1;
-                continue;
-            }
-            for r in block.records() {
-                let r = r.map_err(|(pos, k)| self.block_error(&block, pos, k))?;
-                match self.decoder.decode(&r, &mut flow) {
-                    Ok(Decoded::Flow) => each(&flow)?,
-                    Ok(Decoded::Ident(s)) => self.ident = Some(s),
-                    Ok(Decoded::Stat(s)) => self.stat = Some(s),
-                    Ok(_) => {}
-                    Err((pos, k)) => return Err(self.block_error(&block, pos, k).into()),
-                }
-            }
+        while self.next_flow(&mut cur, &mut flow)? {
+            each(&flow)?;
         }
         Ok(())
+    }
+
+    /// Decodes the next flow into `flow`, reading blocks as needed; false
+    /// at the end of the file. Exporter, sampler, ident and stat records on
+    /// the way are taken in.
+    fn next_flow(&mut self, cur: &mut FlowCursor, flow: &mut FlowRecord) -> Result<bool> {
+        loop {
+            if cur.left == 0 {
+                if !self.next_block(&mut cur.block)? {
+                    return Ok(false);
+                }
+                if cur.block.header.is_some_and(|h| h.block_type != DATA_BLOCK_TYPE_3) {
+                    self.decoder.skipped.blocks += 1;
+                    continue;
+                }
+                cur.pos = 0;
+                cur.left = cur.block.num_records();
+                continue;
+            }
+            let mut it = RawRecords { data: &cur.block.data, pos: cur.pos, left: cur.left };
+            let Some(r) = it.next() else { unreachable!("left > 0") };
+            (cur.pos, cur.left) = (it.pos, it.left);
+            let r = r.map_err(|(pos, k)| self.block_error(&cur.block, pos, k))?;
+            match self.decoder.decode(&r, flow) {
+                Ok(Decoded::Flow) => return Ok(true),
+                Ok(Decoded::Ident(s)) => self.ident = Some(s),
+                Ok(Decoded::Stat(s)) => self.stat = Some(s),
+                Ok(_) => {}
+                Err((pos, k)) => return Err(self.block_error(&cur.block, pos, k)),
+            }
+        }
     }
 
     /// Iterator over the flows of the file (one [`FlowRecord`] allocated per
     /// flow; [`NfFile::for_each_flow`] reuses one). After an error it ends.
     pub fn flow_iter(&mut self) -> FlowIter<'_, R> {
-        FlowIter { file: self, block: Block::default(), pos: 0, left: 0, done: false }
+        FlowIter { file: self, cur: FlowCursor::default(), done: false }
     }
 
     /// All flows of the file.
@@ -922,43 +940,25 @@ impl<R: Read + Seek> Iterator for Blocks<'_, R> {
     }
 }
 
-/// Iterator over the flows of a file, see [`NfFile::flow_iter`].
-pub struct FlowIter<'a, R> {
-    file: &'a mut NfFile<R>,
+/// Where [`NfFile::next_flow`] is: the current block and its records left.
+#[derive(Default)]
+struct FlowCursor {
     block: Block,
     pos: usize,
     left: u32,
+}
+
+/// Iterator over the flows of a file, see [`NfFile::flow_iter`].
+pub struct FlowIter<'a, R> {
+    file: &'a mut NfFile<R>,
+    cur: FlowCursor,
     done: bool,
 }
 
 impl<R: Read + Seek> FlowIter<'_, R> {
     fn step(&mut self) -> Result<Option<FlowRecord>> {
         let mut flow = FlowRecord::default();
-        loop {
-            if self.left == 0 {
-                if !self.file.next_block(&mut self.block)? {
-                    return Ok(None);
-                }
-                if self.block.header.is_some_and(|h| h.block_type != DATA_BLOCK_TYPE_3) {
-                    self.file.decoder.skipped.blocks += 1;
-                    continue;
-                }
-                self.pos = 0;
-                self.left = self.block.num_records();
-                continue;
-            }
-            let mut it = RawRecords { data: &self.block.data, pos: self.pos, left: self.left };
-            let Some(r) = it.next() else { unreachable!("left > 0") };
-            (self.pos, self.left) = (it.pos, it.left);
-            let r = r.map_err(|(pos, k)| self.file.block_error(&self.block, pos, k))?;
-            match self.file.decoder.decode(&r, &mut flow) {
-                Ok(Decoded::Flow) => return Ok(Some(flow)),
-                Ok(Decoded::Ident(s)) => self.file.ident = Some(s),
-                Ok(Decoded::Stat(s)) => self.file.stat = Some(s),
-                Ok(_) => {}
-                Err((pos, k)) => return Err(self.file.block_error(&self.block, pos, k)),
-            }
-        }
+        Ok(self.file.next_flow(&mut self.cur, &mut flow)?.then_some(flow))
     }
 }
 
