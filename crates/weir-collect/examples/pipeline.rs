@@ -109,10 +109,7 @@ fn run(input: &Path) {
     cfg.input = Input::Capture(input.to_path_buf());
     cfg.slot_secs = 60;
     if let Some(level) = std::env::var("PIPELINE_ZSTD").ok().and_then(|s| s.parse().ok()) {
-        cfg.compression = match level {
-            0 => weir_store::Compression::None,
-            l => weir_store::Compression::Zstd(l),
-        };
+        cfg.compression = weir_store::Compression::from_level(level);
     }
     let collector = Collector::build(cfg).expect("collector");
     let report = collector.run(Arc::new(AtomicBool::new(false))).expect("run");

@@ -483,11 +483,7 @@ pub fn import(mut opts: ImportOptions) -> Result<ImportReport, ImportError> {
     let progress = Mutex::new((opts.progress.take(), 0usize));
     let next = AtomicUsize::new(0);
     let store_opts = WriterOptions {
-        compression: if opts.zstd_level == 0 {
-            StoreCompression::None
-        } else {
-            StoreCompression::Zstd(opts.zstd_level)
-        },
+        compression: StoreCompression::from_level(opts.zstd_level),
         block_rows: DEFAULT_BLOCK_ROWS,
         on_exists: OnExists::Fail,
     };

@@ -38,6 +38,13 @@ pub enum Compression {
     Zstd(i32),
 }
 
+impl Compression {
+    /// The `-z LEVEL` of the command line: 0 is no compression.
+    pub fn from_level(level: i32) -> Compression {
+        if level == 0 { Compression::None } else { Compression::Zstd(level) }
+    }
+}
+
 /// What to do when the final name already exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnExists {

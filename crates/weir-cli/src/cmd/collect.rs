@@ -129,8 +129,7 @@ impl CollectArgs {
         }
         cfg.layout = SubdirLayout::from_index(self.layout).context("-S must be 0..8")?;
         cfg.ident = self.ident.clone();
-        cfg.compression =
-            if self.zstd == 0 { Compression::None } else { Compression::Zstd(self.zstd) };
+        cfg.compression = Compression::from_level(self.zstd);
         cfg.sources = self
             .sources
             .iter()

@@ -246,7 +246,7 @@ pub fn generate(args: &GenArgs) -> anyhow::Result<GenReport> {
     }
     let layout = SubdirLayout::from_index(args.layout).context("-S must be 0..8")?;
     let opts = WriterOptions {
-        compression: if args.zstd == 0 { Compression::None } else { Compression::Zstd(args.zstd) },
+        compression: Compression::from_level(args.zstd),
         block_rows: args.block_rows.max(1),
         on_exists: OnExists::Fail,
     };

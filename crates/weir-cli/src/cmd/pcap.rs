@@ -79,11 +79,7 @@ pub fn run(args: &PcapArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         slot_secs: args.slot_secs,
         ident: args.ident.clone(),
         writer: WriterOptions {
-            compression: if args.zstd == 0 {
-                Compression::None
-            } else {
-                Compression::Zstd(args.zstd)
-            },
+            compression: Compression::from_level(args.zstd),
             block_rows: DEFAULT_BLOCK_ROWS,
             on_exists: OnExists::Fail,
         },

@@ -391,11 +391,10 @@ fn compression(text: &str) -> anyhow::Result<Compression> {
         }
         _ => t.parse::<i32>().with_context(|| format!("-z={text}: expected a zstd level"))?,
     };
-    Ok(match level {
-        0 => Compression::None,
-        1..=22 => Compression::Zstd(level),
-        _ => bail!("-z: zstd levels are 1..=22 (0 = none), got {level}"),
-    })
+    if !(0..=22).contains(&level) {
+        bail!("-z: zstd levels are 1..=22 (0 = none), got {level}");
+    }
+    Ok(Compression::from_level(level))
 }
 
 #[cfg(test)]
