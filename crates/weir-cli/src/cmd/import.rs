@@ -2,7 +2,6 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, bail};
 use clap::Args;
@@ -77,20 +76,14 @@ pub fn run(args: &ImportArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     opts.slot_secs = args.slot_secs;
     opts.name_time = name_time(args)?;
     opts.threads = args.threads.max(1);
-    let bar = Arc::new(Mutex::new(Progress::new("files", !args.no_progress)));
-    let cb = Arc::clone(&bar);
-    opts.progress = Some(Box::new(move |ev| {
-        if let Ok(mut b) = cb.lock() {
-            b.update(ev.done as u64, ev.total as u64);
-        }
-    }));
+    // The bar is cleared when import() drops the callback, before it
+    // returns.
+    let mut bar = Progress::new("files", !args.no_progress);
+    opts.progress = Some(Box::new(move |ev| bar.update(ev.done as u64, ev.total as u64)));
     // SIGINT/SIGTERM finish the files being imported and stop cleanly.
     let stop = crate::stop_on_signals()?;
     opts.cancel = Some(stop);
     let report = import(opts)?;
-    if let Ok(mut b) = bar.lock() {
-        b.finish();
-    }
     for (src, what) in &report.warnings {
         #[allow(clippy::print_stderr)]
         {
