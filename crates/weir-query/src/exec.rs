@@ -35,50 +35,6 @@ const CHUNK: usize = 4096;
 /// records stay in the core's cache between building and formatting).
 const RENDER_CHUNK: usize = 256;
 
-/// Per-worker scratch (decompression context and buffers) kept for the
-/// whole scan. rayon's `map_init` makes a value per split of the work, so
-/// several per window of blocks; leasing them from here makes them about
-/// once per worker, without the allocations and page faults.
-struct Spares<T>(std::sync::Mutex<Vec<T>>);
-
-impl<T> Spares<T> {
-    fn new() -> Spares<T> {
-        Spares(std::sync::Mutex::new(Vec::new()))
-    }
-
-    fn lease(&self, make: impl FnOnce() -> T) -> Leased<'_, T> {
-        let v = self.0.lock().ok().and_then(|mut v| v.pop()).unwrap_or_else(make);
-        Leased { v: Some(v), home: self }
-    }
-}
-
-/// A value on loan from [`Spares`]; given back on drop.
-struct Leased<'a, T> {
-    v: Option<T>,
-    home: &'a Spares<T>,
-}
-
-impl<T> std::ops::Deref for Leased<'_, T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        self.v.as_ref().expect("leased until dropped")
-    }
-}
-
-impl<T> std::ops::DerefMut for Leased<'_, T> {
-    fn deref_mut(&mut self) -> &mut T {
-        self.v.as_mut().expect("leased until dropped")
-    }
-}
-
-impl<T> Drop for Leased<'_, T> {
-    fn drop(&mut self) {
-        if let (Some(v), Ok(mut home)) = (self.v.take(), self.home.0.lock()) {
-            home.push(v);
-        }
-    }
-}
-
 /// How a query runs (beyond what it asks).
 #[derive(Debug, Clone)]
 pub struct ExecOptions {
@@ -595,7 +551,7 @@ pub fn execute_with(
             // partition in parallel (no table is built twice).
             let mut scan = Scan::default();
             let mut table = AggTable::new(keys, *bidir);
-            let readers = Spares::new();
+            let readers = crate::par::Scratch::new();
             for w in units.chunks((threads * 4).max(4)) {
                 let locals: Vec<(Scan, AggTable)> = pool.install(|| {
                     w.par_iter()
@@ -835,7 +791,7 @@ fn run_list(
     let spare_texts: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
     // Bytes of text per record seen last, to size the next block's buffer.
     let text_per_record = AtomicU64::new(128);
-    let workers = Spares::new();
+    let workers = crate::par::Scratch::new();
     let compute = |w: &[Unit]| -> Vec<ListOut> {
         let out = w
             .par_iter()
@@ -1111,7 +1067,7 @@ fn run_stats(
     // per partition); the window's record tables are absorbed partition by
     // partition in parallel.
     let mut main = new_work();
-    let readers = Spares::new();
+    let readers = crate::par::Scratch::new();
     for w in units.chunks((threads * 4).max(4)) {
         let shared: Vec<SharedStatMap> =
             main.elems.iter_mut().map(|e| SharedStatMap::new(std::mem::take(&mut e.map))).collect();

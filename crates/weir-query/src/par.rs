@@ -75,7 +75,11 @@ impl ParPool {
     }
 }
 
-/// Reusable scratch values for [`ParPool::map_with`].
+/// Reusable scratch values (decompression contexts, buffers) for
+/// [`ParPool::map_with`] and for rayon's `map_init` (which makes a value
+/// per split of the work, several per window of blocks: leasing them from
+/// here makes them about once per worker, without the allocations and
+/// page faults).
 #[derive(Debug, Default)]
 pub struct Scratch<S> {
     free: Mutex<Vec<S>>,
@@ -85,6 +89,12 @@ impl<S> Scratch<S> {
     /// An empty set (values are made on first use).
     pub fn new() -> Scratch<S> {
         Scratch { free: Mutex::new(Vec::new()) }
+    }
+
+    /// A value on loan, made by `make` when none is free; it comes back
+    /// when the lease is dropped.
+    pub fn lease(&self, make: impl FnOnce() -> S) -> Lease<'_, S> {
+        Lease { value: Some(self.take().unwrap_or_else(make)), home: self }
     }
 
     fn take(&self) -> Option<S> {
@@ -98,10 +108,23 @@ impl<S> Scratch<S> {
     }
 }
 
-/// A scratch value on loan to one rayon task; returned on drop.
-struct Lease<'a, S> {
+/// A scratch value on loan (to one rayon task); returned on drop.
+pub struct Lease<'a, S> {
     value: Option<S>,
     home: &'a Scratch<S>,
+}
+
+impl<S> std::ops::Deref for Lease<'_, S> {
+    type Target = S;
+    fn deref(&self) -> &S {
+        self.value.as_ref().expect("made by Scratch::lease")
+    }
+}
+
+impl<S> std::ops::DerefMut for Lease<'_, S> {
+    fn deref_mut(&mut self) -> &mut S {
+        self.value.as_mut().expect("made by Scratch::lease")
+    }
 }
 
 impl<S> Drop for Lease<'_, S> {
