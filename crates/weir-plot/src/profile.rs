@@ -88,10 +88,15 @@ pub fn graph_of_profile(
         .collect();
     let scale = if req.unit == Unit::Bits { 8.0 } else { 1.0 };
     let metric = req.unit.metric();
-    let fetch = |c: &str, class: Option<ProtoClass>| -> Result<Vec<(i64, f64)>, PlotError> {
-        let Some(t) = store.trend(&p.name, c)? else { return Ok(Vec::new()) };
+    // Each channel's trend file is read once, whatever the view needs.
+    let trends = chans
+        .iter()
+        .map(|c| Ok((c.name.as_str(), store.trend(&p.name, &c.name)?)))
+        .collect::<Result<BTreeMap<_, _>, PlotError>>()?;
+    let fetch = |c: &str, class: Option<ProtoClass>| -> Vec<(i64, f64)> {
+        let Some(Some(t)) = trends.get(c) else { return Vec::new() };
         let (_, pts) = t.fetch(series_index(metric, class), req.from_s, req.to_s, req.step_s);
-        Ok(pts.iter().map(|x| (x.t, scale * if req.max { x.max } else { x.avg })).collect())
+        pts.iter().map(|x| (x.t, scale * if req.max { x.max } else { x.avg })).collect()
     };
     let mut series = Vec::new();
     let what;
@@ -103,7 +108,7 @@ pub fn graph_of_profile(
                     name: c.name.clone(),
                     colour: p.colour_of(c),
                     negative: c.sign == Sign::Minus,
-                    points: fetch(&c.name, class)?,
+                    points: fetch(&c.name, class),
                 });
             }
         }
@@ -113,7 +118,7 @@ pub fn graph_of_profile(
                 let mut sum: BTreeMap<i64, f64> = BTreeMap::new();
                 for c in &chans {
                     let sign = if c.sign == Sign::Minus { -1.0 } else { 1.0 };
-                    for (t, v) in fetch(&c.name, Some(class))? {
+                    for (t, v) in fetch(&c.name, Some(class)) {
                         *sum.entry(t).or_default() += sign * v;
                     }
                 }
