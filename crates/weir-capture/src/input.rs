@@ -6,7 +6,7 @@ use std::fmt;
 use std::io::Read;
 use std::path::Path;
 
-use weir_decode::pcap::{CaptureError, Frame, Frames, frames};
+use weir_decode::pcap::{CaptureError, Frame, StreamError, read_frames_from};
 
 /// A capture that could not be read.
 #[derive(Debug)]
@@ -44,9 +44,6 @@ pub fn read_input(path: &Path) -> Result<Vec<u8>, InputError> {
     gunzip_if_needed(raw).map_err(err)
 }
 
-/// Bytes of a capture read per part by [`read_frames`].
-const PART: usize = 16 << 20;
-
 /// Why [`read_frames`] stopped.
 #[derive(Debug)]
 pub enum FramesError<E> {
@@ -64,7 +61,7 @@ pub enum FramesError<E> {
 /// handed over.
 pub fn read_frames<E>(
     path: &Path,
-    mut f: impl FnMut(&Frame<'_>) -> Result<(), E>,
+    f: impl FnMut(&Frame<'_>) -> Result<(), E>,
 ) -> Result<Option<CaptureError>, FramesError<E>> {
     let err = |source| FramesError::Input(InputError { path: path.display().to_string(), source });
     let mut r: Box<dyn Read> = if path.as_os_str() == "-" {
@@ -72,50 +69,18 @@ pub fn read_frames<E>(
     } else {
         Box::new(std::fs::File::open(path).map_err(err)?)
     };
-    let mut buf = Vec::with_capacity(PART);
-    let mut eof = fill(&mut r, &mut buf, PART).map_err(err)?;
-    if buf.starts_with(&[0x1f, 0x8b]) {
-        let head = std::io::Cursor::new(std::mem::take(&mut buf));
-        r = Box::new(flate2::read::MultiGzDecoder::new(head.chain(r)));
-        eof = fill(&mut r, &mut buf, PART).map_err(err)?;
-    }
-    let mut base = 0;
-    let mut state = None;
-    loop {
-        let mut it = match state.take() {
-            Some(st) => Frames::resume(&buf, st, eof),
-            None => match frames(&buf) {
-                Ok(it) if eof => it,
-                Ok(it) => it.partial(),
-                Err(e) => return Ok(Some(e)),
-            },
-        };
-        for fr in it.by_ref() {
-            match fr {
-                Ok(fr) => f(&fr).map_err(FramesError::Handler)?,
-                Err(mut e) => {
-                    e.offset += base;
-                    return Ok(Some(e));
-                }
-            }
-        }
-        if !it.needs_more() {
-            return Ok(None);
-        }
-        let (used, st) = (it.offset(), it.state());
-        buf.drain(..used);
-        base += used;
-        state = Some(st);
-        let want = buf.len() + PART;
-        eof = fill(&mut r, &mut buf, want).map_err(err)?;
-    }
-}
-
-/// Reads until `buf` holds `want` bytes; `true` at the end of the input.
-fn fill(r: &mut dyn Read, buf: &mut Vec<u8>, want: usize) -> std::io::Result<bool> {
-    let need = want.saturating_sub(buf.len()) as u64;
-    let got = r.take(need).read_to_end(buf)? as u64;
-    Ok(got < need)
+    // Two bytes tell gzip (1f 8b) from a capture; they are read again
+    // in front of the rest.
+    let mut head = Vec::with_capacity(2);
+    (&mut r).take(2).read_to_end(&mut head).map_err(err)?;
+    let gzip = head.starts_with(&[0x1f, 0x8b]);
+    let r = std::io::Cursor::new(head).chain(r);
+    let r: Box<dyn Read> =
+        if gzip { Box::new(flate2::read::MultiGzDecoder::new(r)) } else { Box::new(r) };
+    read_frames_from(r, f).map_err(|e| match e {
+        StreamError::Io(source) => err(source),
+        StreamError::Handler(h) => FramesError::Handler(h),
+    })
 }
 
 /// Decompresses `raw` if it starts with the gzip magic.
@@ -134,6 +99,7 @@ mod tests {
     use std::io::Write;
 
     use super::*;
+    use weir_decode::pcap::frames;
 
     /// A pcap of `n` frames of 40 to 1539 bytes.
     fn capture(n: usize) -> Vec<u8> {
@@ -159,7 +125,7 @@ mod tests {
     fn streamed_frames_equal_whole_reads() {
         let dir = tempfile::tempdir().unwrap();
         let data = capture(30_000); // about 23 MB: two parts
-        assert!(data.len() > PART);
+        assert!(data.len() > 16 << 20, "more than one part");
         let whole: Vec<(usize, u64, usize, u8)> = frames(&data)
             .unwrap()
             .map(|f| f.unwrap())

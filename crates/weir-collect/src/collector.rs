@@ -358,23 +358,34 @@ impl Worker {
         Ok(())
     }
 
+    /// Reads the capture in parts (weir_decode::pcap::read_frames_from),
+    /// so a capture of any size needs a bounded amount of memory.
     fn run_capture(&mut self, path: &PathBuf, stop: &AtomicBool) -> Result<(), CollectError> {
-        let bytes = std::fs::read(path)
-            .map_err(|e| CollectError::Capture { path: path.clone(), message: e.to_string() })?;
-        let cap = weir_decode::pcap::read_capture(&bytes)
-            .map_err(|e| CollectError::Capture { path: path.clone(), message: e.to_string() })?;
-        if let Some(e) = &cap.error {
-            tracing::warn!(capture = %path.display(), error = %e, "capture damaged; reading what comes before");
-        }
+        use weir_decode::pcap::{StreamError, UdpFrames, read_frames_from};
+        let fail = |message: String| CollectError::Capture { path: path.clone(), message };
+        let file = std::fs::File::open(path).map_err(|e| fail(e.to_string()))?;
         let none: DropMap = Arc::new(Mutex::new(HashMap::new()));
-        for d in cap.datagrams {
+        let mut udp = UdpFrames::default();
+        let damage = read_frames_from(file, |f| {
             if stop.load(Ordering::Relaxed) {
-                break;
+                return Err(());
             }
-            self.rotate_if_due(d.ts_ms, &none);
-            self.process(&d.payload, d.src, d.ts_ms);
+            if let Some(d) = udp.datagram(f) {
+                self.rotate_if_due(d.ts_ms, &none);
+                self.process(&d.payload, d.src, d.ts_ms);
+            }
+            Ok(())
+        });
+        match damage {
+            // Not a capture at all (nothing read).
+            Ok(Some(e)) if e.offset == 0 => Err(fail(e.to_string())),
+            Ok(Some(e)) => {
+                tracing::warn!(capture = %path.display(), error = %e, "capture damaged; reading what comes before");
+                Ok(())
+            }
+            Ok(None) | Err(StreamError::Handler(())) => Ok(()),
+            Err(StreamError::Io(e)) => Err(fail(e.to_string())),
         }
-        Ok(())
     }
 
     /// Starts a new slot when `now_ms` has left the current one.

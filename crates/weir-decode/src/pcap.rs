@@ -425,7 +425,7 @@ fn ticks_to_ns(ticks: u64, per_sec: u64) -> u64 {
 /// reported in [`Capture::error`].
 pub fn read_capture(capture: &[u8]) -> Result<Capture, CaptureError> {
     let mut out = Capture::default();
-    let mut frags = Reassembly::default();
+    let mut udp = UdpFrames::default();
     for f in frames(capture)? {
         let f = match f {
             Ok(f) => f,
@@ -434,13 +434,99 @@ pub fn read_capture(capture: &[u8]) -> Result<Capture, CaptureError> {
                 break;
             }
         };
-        out.frames += 1;
-        match udp_in_frame(&f, &mut frags) {
-            Some(d) => out.datagrams.push(d),
-            None => out.other_frames += 1,
+        if let Some(d) = udp.datagram(&f) {
+            out.datagrams.push(d);
         }
     }
+    (out.frames, out.other_frames) = (udp.frames, udp.other_frames);
     Ok(out)
+}
+
+/// The UDP datagrams of a capture read frame by frame (with
+/// [`read_frames_from`]): [`read_capture`] without holding the capture
+/// or its datagrams, IPv4 fragments reassembled across frames.
+#[derive(Default)]
+pub struct UdpFrames {
+    frags: Reassembly,
+    /// Frames seen.
+    pub frames: usize,
+    /// Frames that held no (complete) UDP datagram.
+    pub other_frames: usize,
+}
+
+impl UdpFrames {
+    /// The UDP datagram `f` holds or completes, if any.
+    pub fn datagram(&mut self, f: &Frame<'_>) -> Option<CapturedDatagram> {
+        self.frames += 1;
+        let d = udp_in_frame(f, &mut self.frags);
+        if d.is_none() {
+            self.other_frames += 1;
+        }
+        d
+    }
+}
+
+/// Bytes of a capture read per part by [`read_frames_from`].
+const PART: usize = 16 << 20;
+
+/// Why [`read_frames_from`] stopped before the end of the capture.
+#[derive(Debug)]
+pub enum StreamError<E> {
+    /// Reading failed.
+    Io(std::io::Error),
+    /// The frame handler failed.
+    Handler(E),
+}
+
+/// Reads a capture from `r` in parts of 16 MiB and hands every frame to
+/// `f`, so that memory stays bounded (a part plus one record) whatever the
+/// capture's size. Returns the damage that stopped reading early, if any
+/// (not a capture at all, a cut or damaged record), with its offset from
+/// the start of the capture; the frames before it were handed over.
+pub fn read_frames_from<E>(
+    mut r: impl std::io::Read,
+    mut f: impl FnMut(&Frame<'_>) -> Result<(), E>,
+) -> Result<Option<CaptureError>, StreamError<E>> {
+    let mut buf = Vec::with_capacity(PART);
+    let mut eof = fill(&mut r, &mut buf, PART).map_err(StreamError::Io)?;
+    let mut base = 0;
+    let mut state = None;
+    loop {
+        let mut it = match state.take() {
+            Some(st) => Frames::resume(&buf, st, eof),
+            None => match frames(&buf) {
+                Ok(it) if eof => it,
+                Ok(it) => it.partial(),
+                Err(e) => return Ok(Some(e)),
+            },
+        };
+        for fr in it.by_ref() {
+            match fr {
+                Ok(fr) => f(&fr).map_err(StreamError::Handler)?,
+                Err(mut e) => {
+                    e.offset += base;
+                    return Ok(Some(e));
+                }
+            }
+        }
+        if !it.needs_more() {
+            return Ok(None);
+        }
+        let (used, st) = (it.offset(), it.state());
+        buf.drain(..used);
+        base += used;
+        state = Some(st);
+        let want = buf.len() + PART;
+        eof = fill(&mut r, &mut buf, want).map_err(StreamError::Io)?;
+    }
+}
+
+/// Reads until `buf` holds `want` bytes; `true` at the end of the input.
+fn fill(r: &mut impl std::io::Read, buf: &mut Vec<u8>, want: usize) -> std::io::Result<bool> {
+    use std::io::Read as _;
+    let need = want.saturating_sub(buf.len()) as u64;
+    let got = r.take(need).read_to_end(buf)? as u64;
+    Ok(got < need)
 }
 
 /// Every UDP datagram of a capture; any damage is an error.

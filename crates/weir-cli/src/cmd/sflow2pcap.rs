@@ -9,8 +9,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use clap::Args;
-use weir_capture::read_input;
-use weir_decode::pcap::read_capture;
+use weir_capture::{FramesError, read_frames};
+use weir_decode::pcap::UdpFrames;
 use weir_decode::sampled::{WalkStats, sampled_headers, to_ethernet};
 use weir_encode::pcap::{LINKTYPE_ETHERNET, PcapWriter};
 
@@ -115,20 +115,27 @@ pub fn run(args: &Sflow2pcapArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     let mut problems = false;
     let mut messages = Vec::new();
     if let Some(path) = &args.read {
-        let data = read_input(path)?;
-        let cap = read_capture(&data).with_context(|| format!("{}", path.display()))?;
-        for d in &cap.datagrams {
+        // Frame by frame: memory stays bounded whatever the capture's size.
+        let mut udp = UdpFrames::default();
+        let damage = read_frames(path, |f| -> Result<(), Option<std::io::Error>> {
+            let Some(d) = udp.datagram(f) else { return Ok(()) };
             if args.port.is_some_and(|p| d.dst.port() != p) {
-                continue;
+                return Ok(());
             }
-            convert(&d.payload, d.ts_ms * 1_000_000, &mut pcap, &mut buf, &mut t, limit)?;
-            if pcap.packets() >= limit {
-                break;
+            convert(&d.payload, d.ts_ms * 1_000_000, &mut pcap, &mut buf, &mut t, limit)
+                .map_err(Some)?;
+            // Enough packets: stop reading (not an error).
+            if pcap.packets() >= limit { Err(None) } else { Ok(()) }
+        });
+        match damage {
+            Ok(None) | Err(FramesError::Handler(None)) => {}
+            Ok(Some(e)) if e.offset == 0 => bail!("{}: {e}", path.display()),
+            Ok(Some(e)) => {
+                problems = true;
+                messages.push(format!("error: {}: {e}", path.display()));
             }
-        }
-        if let Some(e) = cap.error {
-            problems = true;
-            messages.push(format!("error: {}: {e}", path.display()));
+            Err(FramesError::Handler(Some(e))) => return Err(e).context("writing the pcap"),
+            Err(FramesError::Input(e)) => return Err(e.into()),
         }
     } else {
         let addr = args.listen.as_deref().unwrap_or("0.0.0.0:6343");
