@@ -2,12 +2,13 @@
 //! export datagrams, for people debugging an exporter (what sflowtool and
 //! `nfcapd -v 3` show).
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
-use weir_decode::pcap::read_capture;
+use weir_capture::{FramesError, read_frames};
+use weir_decode::pcap::UdpFrames;
 use weir_decode::{Datagram, DecodeError, Decoder, DecoderConfig, Event, SamplingPolicy, Sink};
 use weir_record::{FIELDS, FieldType, FlowRecord, format_mac, u128_to_ip};
 
@@ -27,7 +28,8 @@ pub enum DecodeFormat {
 /// Arguments of `weir decode`.
 #[derive(Debug, Clone, Args)]
 pub struct DecodeArgs {
-    /// Capture of export datagrams (pcap or pcapng); `-` reads stdin.
+    /// Capture of export datagrams (pcap or pcapng, gzip accepted); `-`
+    /// reads stdin.
     #[arg(value_name = "FILE.pcap|-")]
     pub capture: PathBuf,
     /// Only datagrams to this UDP destination port (default: every UDP datagram).
@@ -65,17 +67,9 @@ impl Sink for Collect {
     }
 }
 
-/// Runs `weir decode`.
+/// Runs `weir decode`. The capture is read frame by frame
+/// (gzip decompressed on the fly), so its size does not matter.
 pub fn run(args: &DecodeArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
-    let bytes = if args.capture.as_os_str() == "-" {
-        let mut v = Vec::new();
-        std::io::stdin().lock().read_to_end(&mut v).context("reading stdin")?;
-        v
-    } else {
-        std::fs::read(&args.capture)
-            .with_context(|| format!("reading {}", args.capture.display()))?
-    };
-    let cap = read_capture(&bytes).with_context(|| format!("{}", args.capture.display()))?;
     let sampling = if args.raw_counters { SamplingPolicy::Raw } else { SamplingPolicy::Scale };
     let mut dec = Decoder::new(DecoderConfig { sampling, ..Default::default() });
     if args.format == DecodeFormat::Csv {
@@ -83,11 +77,17 @@ pub fn run(args: &DecodeArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         writeln!(out, "frame,exporter,{}", names.join(","))?;
     }
     let mut failed = 0u64;
-    for d in cap.datagrams.iter().filter(|d| args.port.is_none_or(|p| d.dst.port() == p)) {
+    let mut datagrams = 0u64;
+    let mut udp = UdpFrames::default();
+    let damage = read_frames(&args.capture, |f| -> std::io::Result<()> {
+        let Some(d) = udp.datagram(f) else { return Ok(()) };
+        datagrams += 1;
+        if args.port.is_some_and(|p| d.dst.port() != p) {
+            return Ok(());
+        }
         let dg = Datagram { exporter: d.src, received_ms: d.ts_ms, payload: &d.payload };
         let mut sink = Collect { flows: Vec::new(), lines: Vec::new(), format: args.format };
-        let res = dec.decode(&dg, &mut sink);
-        if res.is_err() {
+        if dec.decode(&dg, &mut sink).is_err() {
             failed += 1;
         }
         let mut flows = sink.flows.iter();
@@ -96,7 +96,7 @@ pub fn run(args: &DecodeArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
                 writeln!(out, "{}", prefix(args.format, d.frame, line))?;
                 continue;
             }
-            let f = flows.next().expect("one placeholder per flow");
+            let Some(f) = flows.next() else { continue };
             match args.format {
                 DecodeFormat::Text => {
                     writeln!(out, "frame {} {}  flow {}", d.frame, d.src, flow_text(f))?
@@ -107,17 +107,23 @@ pub fn run(args: &DecodeArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
                 DecodeFormat::Csv => writeln!(out, "{},{},{}", d.frame, d.src, flow_csv(f))?,
             }
         }
-    }
-    if let Some(e) = &cap.error {
+        Ok(())
+    });
+    let damage = match damage {
+        Ok(None) => None,
+        Ok(Some(e)) if e.offset == 0 => bail!("{}: {e}", args.capture.display()),
+        Ok(Some(e)) => Some(e),
+        Err(FramesError::Handler(e)) => return Err(e).context("writing"),
+        Err(FramesError::Input(e)) => return Err(e.into()),
+    };
+    if let Some(e) = &damage {
         writeln!(out, "capture damaged at {e}; datagrams before it were decoded")?;
     }
     if args.format == DecodeFormat::Text {
         writeln!(
             out,
             "# {} frames, {} UDP datagrams, {} undecodable",
-            cap.frames,
-            cap.datagrams.len(),
-            failed
+            udp.frames, datagrams, failed
         )?;
         for (k, a) in dec.accounts().iter() {
             writeln!(
@@ -134,7 +140,7 @@ pub fn run(args: &DecodeArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
             )?;
         }
     }
-    Ok(if cap.error.is_some() { crate::EXIT_FOUND_PROBLEMS } else { crate::EXIT_OK })
+    Ok(if damage.is_some() { crate::EXIT_FOUND_PROBLEMS } else { crate::EXIT_OK })
 }
 
 fn prefix(format: DecodeFormat, frame: usize, line: &str) -> String {
