@@ -198,9 +198,28 @@ impl FlowCache {
         self.flows.is_empty()
     }
 
+    /// How often (packet time, ns) the whole cache is swept for flows
+    /// that timed out.
+    pub(crate) fn sweep_ns(&self) -> u64 {
+        self.sweep_ns
+    }
+
     /// The packet clock: the latest packet time seen (ns).
     pub fn clock_ns(&self) -> u64 {
         self.clock_ns
+    }
+
+    /// Moves the clock to `now_ns` (if later) without a packet, exporting
+    /// the flows that timed out by then when a sweep is due: a live
+    /// capture calls this while the interface is quiet.
+    pub fn advance(&mut self, now_ns: u64, out: &mut Vec<FlowRecord>) {
+        if now_ns > self.clock_ns {
+            self.clock_ns = now_ns;
+            if now_ns >= self.next_sweep_ns {
+                self.sweep(out);
+                self.next_sweep_ns = now_ns.saturating_add(self.sweep_ns);
+            }
+        }
     }
 
     /// Adds one captured frame (`linktype` as in pcap: 1 Ethernet, 101 raw
@@ -216,13 +235,7 @@ impl FlowCache {
         out: &mut Vec<FlowRecord>,
     ) -> PacketOutcome {
         self.stats.packets += 1;
-        if ts_ns > self.clock_ns {
-            self.clock_ns = ts_ns;
-            if ts_ns >= self.next_sweep_ns {
-                self.sweep(out);
-                self.next_sweep_ns = ts_ns.saturating_add(self.sweep_ns);
-            }
-        }
+        self.advance(ts_ns, out);
         let Some((h, l3)) = parse(linktype, frame) else {
             self.stats.unknown_linktype += 1;
             return PacketOutcome::UnknownLinktype;

@@ -5,7 +5,8 @@
 //!   timeouts driven by packet time, TCP FIN/RST ending flows, IPv4 and
 //!   IPv6 fragments attributed to their first fragment's ports, and
 //!   VLAN/MPLS decapsulation (by `weir_decode::packet`). [`pcap_to_slots`]
-//!   runs captures (pcap, pcapng, gzip) through it into slot files.
+//!   runs captures (pcap, pcapng, gzip) through it into slot files, and
+//!   [`LiveCapture`] (Linux) the packets of a network interface.
 //!
 //! The other direction, sFlow → pcap (sflowtool -t), needs no flow cache:
 //! `weir_decode::sampled` walks an sFlow v5 datagram to the raw packet
@@ -40,8 +41,12 @@
 
 mod cache;
 mod input;
+#[cfg(target_os = "linux")]
+mod live;
 mod slots;
 
 pub use cache::{CacheConfig, CacheStats, FlowCache, PacketOutcome};
 pub use input::{FramesError, InputError, read_frames, read_input};
+#[cfg(target_os = "linux")]
+pub use live::{LiveCapture, LiveStats};
 pub use slots::{PcapError, PcapOptions, PcapReport, pcap_to_slots};

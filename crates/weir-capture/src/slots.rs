@@ -61,6 +61,13 @@ pub enum PcapError {
     Input(crate::InputError),
     /// A slot file could not be written.
     Store(weir_store::StoreError),
+    /// The interface of a live capture could not be opened or read.
+    Interface {
+        /// The interface.
+        name: String,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 impl std::fmt::Display for PcapError {
@@ -68,6 +75,7 @@ impl std::fmt::Display for PcapError {
         match self {
             PcapError::Input(e) => e.fmt(f),
             PcapError::Store(e) => e.fmt(f),
+            PcapError::Interface { name, message } => write!(f, "interface {name}: {message}"),
         }
     }
 }
@@ -85,47 +93,87 @@ impl From<weir_store::StoreError> for PcapError {
 /// time); flows still open at the end go into the slot of their last
 /// packet.
 pub fn pcap_to_slots(opts: &PcapOptions) -> Result<PcapReport, PcapError> {
-    let mut cache = FlowCache::new(opts.cache);
-    let mut out = Slots {
-        opts,
-        open: BTreeMap::new(),
-        report: PcapReport::default(),
+    let mut run = Run::new(opts);
+    for path in &opts.inputs {
+        let damage = read_frames(path, |f| run.frame(f.ts_ns, f.linktype, f.orig_len, f.data))
+            .map_err(|e| match e {
+                FramesError::Input(e) => PcapError::Input(e),
+                FramesError::Handler(e) => e,
+            })?;
+        if let Some(e) = damage {
+            run.out.report.capture_errors.push((path.clone(), e));
+        }
+    }
+    run.finish()
+}
+
+/// Packets through the flow cache into slot files, whatever their source.
+pub(crate) struct Run<'a> {
+    cache: FlowCache,
+    out: Slots<'a>,
+    buf: Vec<FlowRecord>,
+}
+
+impl<'a> Run<'a> {
+    pub(crate) fn new(opts: &'a PcapOptions) -> Run<'a> {
+        let cache = FlowCache::new(opts.cache);
         // A flow still in the cache has its last packet no longer than the
         // inactive timeout (+ one sweep) before the clock: its slot must
         // stay open until then.
-        horizon_ms: opts.cache.inactive_ms.min(opts.cache.active_ms) + 11_000,
-        min_start: i64::MIN,
-    };
-    let mut buf: Vec<FlowRecord> = Vec::with_capacity(4096);
-    for path in &opts.inputs {
-        let damage = read_frames(path, |f| {
-            out.report.frames += 1;
-            let ms = f.ts_ns / 1_000_000;
-            if out.report.first_ms == 0 || ms < out.report.first_ms {
-                out.report.first_ms = ms;
-            }
-            out.report.last_ms = out.report.last_ms.max(ms);
-            cache.packet(f.ts_ns, f.linktype, f.orig_len, f.data, &mut buf);
-            if !buf.is_empty() {
-                out.write(&buf)?;
-                buf.clear();
-                out.close_before(cache.clock_ns() / 1_000_000)?;
-            }
-            Ok(())
-        })
-        .map_err(|e| match e {
-            FramesError::Input(e) => PcapError::Input(e),
-            FramesError::Handler(e) => e,
-        })?;
-        if let Some(e) = damage {
-            out.report.capture_errors.push((path.clone(), e));
-        }
+        let sweep_ms = (cache.sweep_ns() / 1_000_000).max(1);
+        let out = Slots {
+            opts,
+            open: BTreeMap::new(),
+            report: PcapReport::default(),
+            horizon_ms: opts.cache.inactive_ms.min(opts.cache.active_ms) + sweep_ms + 1_000,
+            min_start: i64::MIN,
+        };
+        Run { cache, out, buf: Vec::with_capacity(4096) }
     }
-    cache.flush(&mut buf);
-    out.write(&buf)?;
-    out.close_before(u64::MAX)?;
-    out.report.cache = cache.stats();
-    Ok(out.report)
+
+    /// One captured frame at `ts_ns`.
+    pub(crate) fn frame(
+        &mut self,
+        ts_ns: u64,
+        linktype: u32,
+        orig_len: u32,
+        data: &[u8],
+    ) -> Result<(), PcapError> {
+        let r = &mut self.out.report;
+        r.frames += 1;
+        let ms = ts_ns / 1_000_000;
+        if r.first_ms == 0 || ms < r.first_ms {
+            r.first_ms = ms;
+        }
+        r.last_ms = r.last_ms.max(ms);
+        self.cache.packet(ts_ns, linktype, orig_len, data, &mut self.buf);
+        self.drain()
+    }
+
+    /// No packet until `now_ns`: exports timed-out flows, publishes slots.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    pub(crate) fn tick(&mut self, now_ns: u64) -> Result<(), PcapError> {
+        self.cache.advance(now_ns, &mut self.buf);
+        self.drain()
+    }
+
+    fn drain(&mut self) -> Result<(), PcapError> {
+        if !self.buf.is_empty() {
+            self.out.write(&self.buf)?;
+            self.buf.clear();
+            self.out.close_before(self.cache.clock_ns() / 1_000_000)?;
+        }
+        Ok(())
+    }
+
+    /// Exports every flow still open and publishes every slot.
+    pub(crate) fn finish(mut self) -> Result<PcapReport, PcapError> {
+        self.cache.flush(&mut self.buf);
+        self.out.write(&self.buf)?;
+        self.out.close_before(u64::MAX)?;
+        self.out.report.cache = self.cache.stats();
+        Ok(self.out.report)
+    }
 }
 
 struct Slots<'a> {

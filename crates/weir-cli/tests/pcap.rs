@@ -484,3 +484,59 @@ fn sflow2pcap_listens_and_tcpdump_reads_the_stream() {
         assert_eq!(lines, 397);
     }
 }
+
+/// `weir pcap -i lo`: UDP datagrams sent on the loopback interface while
+/// the capture runs become one flow with their exact packet count and IP
+/// bytes, each frame counted once (loopback shows it leaving and
+/// arriving). Needs CAP_NET_RAW: skipped with a note without it.
+#[cfg(target_os = "linux")]
+#[test]
+#[allow(clippy::print_stderr)]
+fn live_capture_on_loopback() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Kill(
+        weir()
+            .args(["pcap", "-i", "lo", "-w", dir.path().to_str().unwrap()])
+            .args(["-t", "2", "-e", "2,1", "--duration", "3s"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut stdout = std::io::BufReader::new(child.0.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    if !first.starts_with("capturing on lo") {
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut child.0.stderr.take().unwrap(), &mut err).unwrap();
+        assert!(err.contains("CAP_NET_RAW"), "{first}{err}");
+        eprintln!("skipped: {}", err.trim());
+        return;
+    }
+    // The socket is open: everything sent from now on is captured.
+    let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let to = rx.local_addr().unwrap();
+    let mut ip_bytes = 0u64;
+    for i in 0..20usize {
+        let payload = vec![0x5a; 50 + 37 * i];
+        tx.send_to(&payload, to).unwrap();
+        ip_bytes += 28 + payload.len() as u64;
+    }
+    let status = child.0.wait().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    assert!(status.success(), "{first}{rest}");
+    let (sport, dport) = (tx.local_addr().unwrap().port(), to.port());
+    let ours: Vec<Row> = weir_flows(dir.path())
+        .into_iter()
+        .filter(|r| r.0 == 17 && r.2 == sport && r.4 == dport)
+        .collect();
+    assert_eq!(
+        ours,
+        vec![(17, "127.0.0.1".to_string(), sport, "127.0.0.1".to_string(), dport, 20, ip_bytes)],
+        "{first}{rest}"
+    );
+    assert!(rest.contains("loopback frames seen twice"), "{rest}");
+}

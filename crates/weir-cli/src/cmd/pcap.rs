@@ -1,4 +1,5 @@
-//! `weir pcap`: packet captures into flows in slot files (nfpcapd -r).
+//! `weir pcap`: packet captures, or live capture from an interface, into
+//! flows in slot files (nfpcapd -r / -i).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -19,8 +20,16 @@ use crate::units::{fmt_time_ms, parse_duration_ms};
 pub struct PcapArgs {
     /// Capture files (pcap or pcapng, gzip accepted), read in order as one
     /// stream of packets; `-` reads stdin.
-    #[arg(short = 'r', long = "read", value_name = "FILE", num_args = 1.., required = true)]
+    #[arg(short = 'r', long = "read", value_name = "FILE", num_args = 1.., required_unless_present = "interface")]
     pub inputs: Vec<PathBuf>,
+    /// Capture live from this network interface (`any`: all of them;
+    /// Linux, needs CAP_NET_RAW) until SIGINT/SIGTERM or --duration
+    /// (nfpcapd -i).
+    #[arg(short = 'i', long = "interface", value_name = "IFACE", conflicts_with = "inputs")]
+    pub interface: Option<String>,
+    /// With -i: stop after this long (e.g. 30s, 5m).
+    #[arg(long, value_name = "DURATION", requires = "interface")]
+    pub duration: Option<String>,
     /// Base directory for the slot files (created if missing).
     #[arg(short = 'w', long = "dir", value_name = "DIR")]
     pub dir: PathBuf,
@@ -86,14 +95,21 @@ pub fn run(args: &PcapArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         cache: CacheConfig { active_ms, inactive_ms, max_flows: args.max_flows.max(1) },
     };
     let t0 = Instant::now();
-    let r = pcap_to_slots(&opts).map_err(anyhow::Error::new)?;
+    let (r, source) = match &args.interface {
+        Some(iface) => {
+            (live(&opts, iface, args.duration.as_deref(), out)?, format!("interface {iface}"))
+        }
+        None => (
+            pcap_to_slots(&opts).map_err(anyhow::Error::new)?,
+            format!("{} capture(s)", args.inputs.len()),
+        ),
+    };
     let secs = t0.elapsed().as_secs_f64();
     let c = &r.cache;
     writeln!(
         out,
-        "read {} frames from {} capture(s) in {secs:.2} s ({:.0} packets/s): {} packets, {} bytes into {} flows in {} files under {}",
+        "read {} frames from {source} in {secs:.2} s ({:.0} packets/s): {} packets, {} bytes into {} flows in {} files under {}",
         r.frames,
-        args.inputs.len(),
         r.frames as f64 / secs.max(1e-9),
         c.counted,
         c.bytes,
@@ -128,4 +144,43 @@ pub fn run(args: &PcapArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         writeln!(out, "error: {}: {e} (frames before it were used)", path.display())?;
     }
     Ok(if r.capture_errors.is_empty() { crate::EXIT_OK } else { crate::EXIT_FOUND_PROBLEMS })
+}
+
+/// Captures from `iface` until a signal or `duration`.
+#[cfg(target_os = "linux")]
+fn live(
+    opts: &PcapOptions,
+    iface: &str,
+    duration: Option<&str>,
+    out: &mut dyn Write,
+) -> anyhow::Result<weir_capture::PcapReport> {
+    let stop = crate::stop_on_signals()?;
+    if let Some(d) = duration {
+        let ms = parse_duration_ms(d).context("--duration")?;
+        let stop = std::sync::Arc::clone(&stop);
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        });
+    }
+    let capture = weir_capture::LiveCapture::open(iface).map_err(anyhow::Error::new)?;
+    writeln!(out, "capturing on {iface}")?;
+    out.flush()?;
+    let (r, s) = capture.run(opts, &stop).map_err(anyhow::Error::new)?;
+    writeln!(
+        out,
+        "skipped: {} frames of other interfaces, {} loopback frames seen twice, {} of devices that are neither Ethernet nor raw IP",
+        s.other_interfaces, s.loopback_duplicates, s.unknown_devices
+    )?;
+    Ok(r)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn live(
+    _opts: &PcapOptions,
+    _iface: &str,
+    _duration: Option<&str>,
+    _out: &mut dyn Write,
+) -> anyhow::Result<weir_capture::PcapReport> {
+    bail!("live capture (-i) is implemented for Linux only")
 }
