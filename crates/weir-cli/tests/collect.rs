@@ -380,6 +380,33 @@ fn capture_input_places_flows_by_capture_time() {
     assert_eq!(rows(dir.path()).len(), 195);
 }
 
+/// -f - reads the capture from stdin; a gzip-compressed capture is named
+/// as such.
+#[test]
+fn capture_input_from_stdin_and_gzip_named() {
+    let Some(caps) = captures() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let cap = std::fs::read(caps.join("gen_softflowd_ipfix.pcap")).unwrap();
+    let run = |input: &[u8]| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+            .args(["collect", "-f", "-", "-w", dir.path().to_str().unwrap(), "--log", "warn"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = run(&cap);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("collected 7 datagrams, 195 flows"));
+    let out = run(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("capture -") && err.contains("gzip-compressed"), "{err}");
+}
+
 /// kill -9 leaves the open slot unfinished; the next start recovers every
 /// complete block into a published file and says so.
 #[test]

@@ -363,10 +363,14 @@ impl Worker {
     fn run_capture(&mut self, path: &PathBuf, stop: &AtomicBool) -> Result<(), CollectError> {
         use weir_decode::pcap::{StreamError, UdpFrames, read_frames_from};
         let fail = |message: String| CollectError::Capture { path: path.clone(), message };
-        let file = std::fs::File::open(path).map_err(|e| fail(e.to_string()))?;
+        let input: Box<dyn std::io::Read> = if path.as_os_str() == "-" {
+            Box::new(std::io::stdin().lock())
+        } else {
+            Box::new(std::fs::File::open(path).map_err(|e| fail(e.to_string()))?)
+        };
         let none: DropMap = Arc::new(Mutex::new(HashMap::new()));
         let mut udp = UdpFrames::default();
-        let damage = read_frames_from(file, |f| {
+        let damage = read_frames_from(input, |f| {
             if stop.load(Ordering::Relaxed) {
                 return Err(());
             }

@@ -97,7 +97,8 @@ pub enum Input {
         /// SO_RCVBUF in bytes (`None`: the system default).
         rcvbuf: Option<usize>,
     },
-    /// A capture file (`-f`): flows are placed by the capture time.
+    /// A capture file (`-f`; `-` = stdin): flows are placed by the
+    /// capture time.
     Capture(PathBuf),
 }
 

@@ -90,6 +90,9 @@ pub fn frames(capture: &[u8]) -> Result<Frames<'_>, CaptureError> {
         [0x4d, 0x3c, 0xb2, 0xa1] => Kind::Pcap { le: true, nanos: true, linktype: 0 },
         [0xa1, 0xb2, 0x3c, 0x4d] => Kind::Pcap { le: false, nanos: true, linktype: 0 },
         [0x0a, 0x0d, 0x0d, 0x0a] => Kind::Pcapng { le: true, ifaces: Vec::new() },
+        [0x1f, 0x8b, ..] => {
+            return Err(cerr(0, "not a pcap or pcapng file: gzip-compressed, decompress it first"));
+        }
         _ => return Err(cerr(0, format!("not a pcap or pcapng file (magic {m:02x?})"))),
     };
     let mut f =

@@ -33,8 +33,8 @@ pub struct CollectArgs {
     /// Socket receive buffer in bytes (nfcapd -B).
     #[arg(short = 'B', long = "rcvbuf")]
     pub rcvbuf: Option<usize>,
-    /// Read export datagrams from a capture instead of sockets (nfcapd -f);
-    /// flows go to slots by capture time.
+    /// Read export datagrams from a capture (pcap or pcapng; `-` = stdin)
+    /// instead of sockets (nfcapd -f); flows go to slots by capture time.
     #[arg(short = 'f', long = "capture", value_name = "FILE.pcap")]
     pub capture: Option<PathBuf>,
     /// Slot length in seconds (nfcapd -t).
