@@ -72,12 +72,16 @@ pub enum Command {
     /// Graph a profile's channels (PNG or SVG): stacked areas, flows/s,
     /// packets/s or bits/s, per protocol.
     Graph(cmd::graph::GraphArgs),
-    /// Packet captures into flows in slot files (nfpcapd -r): pcap/pcapng,
-    /// gzip, active/inactive timeouts, snapshot flows.
+    /// Packet captures or a live interface into flows in slot files
+    /// (nfpcapd -r/-i): pcap/pcapng, gzip, active/inactive timeouts,
+    /// snapshot flows.
     Pcap(cmd::pcap::PcapArgs),
     /// The packet headers in sFlow samples as a pcap stream for tcpdump,
     /// tshark and Wireshark (sflowtool -t).
     Sflow2pcap(cmd::sflow2pcap::Sflow2pcapArgs),
+    /// Anonymized copies of slot files (nfanon): Crypto-PAn over every
+    /// address, AS numbers and MAC addresses zeroed.
+    Anon(cmd::anon::AnonArgs),
 }
 
 /// Runs `weir` with `args` (including the program name), writing to `out`.
@@ -116,6 +120,7 @@ where
         Command::Graph(a) => cmd::graph::run(&a, out),
         Command::Pcap(a) => cmd::pcap::run(&a, out),
         Command::Sflow2pcap(a) => cmd::sflow2pcap::run(&a, out),
+        Command::Anon(a) => cmd::anon::run(&a, out),
     }
 }
 

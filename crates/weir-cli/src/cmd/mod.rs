@@ -1,4 +1,5 @@
 //! One module per subcommand.
+pub mod anon;
 pub mod collect;
 pub mod decode;
 pub mod demo;

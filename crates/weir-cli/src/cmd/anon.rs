@@ -1,0 +1,101 @@
+//! `weir anon`: anonymized copies of slot files (nfanon): Crypto-PAn over
+//! every address, AS numbers and MAC addresses zeroed.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use clap::Args;
+use weir_anon::{Anonymizer, parse_key};
+use weir_store::{
+    DEFAULT_BLOCK_ROWS, OnExists, SlotFile, SlotMeta, SlotWriter, TimeRange, WriterOptions,
+    list_files,
+};
+
+/// Arguments of `weir anon`.
+#[derive(Debug, Clone, Args)]
+pub struct AnonArgs {
+    /// Key: 32 characters, or 0x and 64 hex digits (nfanon -K). The same
+    /// key gives the same mapping in every run.
+    #[arg(short = 'K', long = "key", value_name = "KEY")]
+    pub key: String,
+    /// Slot files or directories (searched recursively, any -S layout).
+    #[arg(short = 'r', long = "read", value_name = "FILE|DIR", num_args = 1.., required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Directory for the anonymized copies, at the same relative paths
+    /// (the originals are never rewritten).
+    #[arg(short = 'w', long = "dir", value_name = "DIR")]
+    pub dir: PathBuf,
+    /// zstd level 1..=22, or 0 to store blocks uncompressed.
+    #[arg(short = 'z', long = "zstd", default_value_t = weir_store::DEFAULT_ZSTD_LEVEL, value_parser = clap::value_parser!(i32).range(0..=22))]
+    pub zstd: i32,
+}
+
+/// Runs `weir anon`.
+pub fn run(args: &AnonArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
+    let key = parse_key(&args.key).map_err(anyhow::Error::msg).context("-K")?;
+    let mut an = Anonymizer::new(&key);
+    let (mut files, mut flows) = (0u64, 0u64);
+    for root in &args.inputs {
+        let base = if root.is_file() { root.parent().unwrap_or(Path::new("")) } else { root };
+        if args.dir.starts_with(root) && !root.is_file() {
+            bail!(
+                "{} is inside {}: write the copies elsewhere",
+                args.dir.display(),
+                root.display()
+            );
+        }
+        for entry in list_files(root, TimeRange::ALL)? {
+            let rel = entry.path.strip_prefix(base).unwrap_or(&entry.path);
+            let target = args.dir.join(rel);
+            flows += copy(&entry.path, &target, &mut an, args.zstd)?;
+            files += 1;
+        }
+    }
+    writeln!(
+        out,
+        "anonymized {flows} flows in {files} files into {} ({} distinct addresses)",
+        args.dir.display(),
+        an.computed
+    )?;
+    Ok(crate::EXIT_OK)
+}
+
+/// Writes the anonymized copy of `src` at `dst`; returns its flows.
+fn copy(src: &Path, dst: &Path, an: &mut Anonymizer, zstd: i32) -> anyhow::Result<u64> {
+    let file = SlotFile::open(src)?;
+    let info = file.info();
+    let meta = SlotMeta {
+        slot_start_s: info.slot_start_s,
+        slot_len_s: info.slot_len_s,
+        ident: info.ident.clone(),
+        creator: info.creator,
+    };
+    if let Some(parent) = dst.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    let opts = WriterOptions {
+        compression: weir_store::Compression::from_level(zstd),
+        block_rows: DEFAULT_BLOCK_ROWS,
+        on_exists: OnExists::Fail,
+    };
+    let mut w = SlotWriter::create(dst, meta, opts)?;
+    let mut reader = weir_store::ChunkReader::new();
+    for i in 0..file.blocks().len() {
+        let mut batch = file.block(i)?.read_all(&mut reader)?;
+        an.batch(&mut batch);
+        w.write_batch(&batch)?;
+        file.release_block(i);
+    }
+    // Per-exporter counters: the exporters anonymized like the flows'.
+    let exporters = info
+        .exporters
+        .iter()
+        .map(|e| weir_record::ExporterStats { addr: an.addr(e.addr), ..*e })
+        .collect();
+    w.set_exporters(exporters);
+    let rows = w.rows();
+    w.finish()?;
+    Ok(rows)
+}
