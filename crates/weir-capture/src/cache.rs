@@ -26,7 +26,7 @@
 //! A later fragment whose first fragment was not seen goes into a flow
 //! with ports 0 and is counted as an orphan.
 
-use weir_decode::packet::{self, Headers, MplsStack, Stop};
+use weir_decode::packet::{self, Headers, L3Kind, MplsStack, Stop};
 use weir_record::FlowRecord;
 
 /// Flow cache settings.
@@ -456,30 +456,19 @@ fn record(k: &Key, e: &Entry, received_ns: u64, mpls: &mut Map<Key, MplsStack>) 
 /// Parses a frame by link type; also returns where the IP header starts
 /// (for the fragment identification, which `Headers` does not carry).
 fn parse(linktype: u32, frame: &[u8]) -> Option<(Headers, usize)> {
-    let be16 = |at: usize| frame.get(at..at + 2).map(|s| u16::from_be_bytes([s[0], s[1]]));
-    let by_type = |et: Option<u16>, off: usize| {
-        let rest = frame.get(off..).unwrap_or_default();
-        let h = match et {
-            Some(0x0800) => packet::parse_ipv4(rest),
-            Some(0x86dd) => packet::parse_ipv6(rest),
-            Some(t) => Headers { ethertype: t, ..Headers::default() },
-            None => Headers { stop: Stop::Truncated, ..Headers::default() },
-        };
-        (h, off)
+    if linktype == 1 {
+        return Some((packet::parse_ethernet(frame), ethernet_l3(frame)));
+    }
+    let l = packet::link_layer(linktype, frame)?;
+    let rest = frame.get(l.offset..).unwrap_or_default();
+    let h = match l.kind {
+        L3Kind::ByVersion => packet::parse_ip(rest),
+        L3Kind::Ether(0x0800) => packet::parse_ipv4(rest),
+        L3Kind::Ether(0x86dd) => packet::parse_ipv6(rest),
+        L3Kind::Ether(t) => Headers { ethertype: t, ..Headers::default() },
+        L3Kind::Truncated => Headers { stop: Stop::Truncated, ..Headers::default() },
     };
-    Some(match linktype {
-        1 => (packet::parse_ethernet(frame), ethernet_l3(frame)),
-        12 | 14 | 101 => (packet::parse_ip(frame), 0),
-        228 => (packet::parse_ipv4(frame), 0),
-        229 => (packet::parse_ipv6(frame), 0),
-        113 => by_type(be16(14), 16),
-        276 => by_type(be16(0), 20),
-        0 | 108 => {
-            let h = packet::parse_ip(frame.get(4..).unwrap_or_default());
-            (h, 4)
-        }
-        _ => return None,
-    })
+    Some((h, l.offset))
 }
 
 /// Offset of the IP header in an Ethernet frame (after VLAN tags and MPLS

@@ -244,6 +244,50 @@ fn mac(b: &[u8]) -> u64 {
     b.iter().take(6).fold(0u64, |a, &x| a << 8 | u64::from(x))
 }
 
+/// How the network layer of a captured frame is found (see [`link_layer`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum L3Kind {
+    /// IPv4 or IPv6 by the version nibble (raw IP, BSD loopback).
+    ByVersion,
+    /// The link header's EtherType (0x0800 IPv4, 0x86dd IPv6, else not IP).
+    Ether(u16),
+    /// The frame ends inside the link header.
+    Truncated,
+}
+
+/// Where the network layer of a frame starts, and how to read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkLayer {
+    /// Offset of the network header in the frame.
+    pub offset: usize,
+    /// How to tell its protocol.
+    pub kind: L3Kind,
+}
+
+/// The link layer of the pcap link types other than Ethernet (1), whose
+/// VLAN tags and MPLS labels callers walk themselves: raw IP (12, 14, 101),
+/// raw IPv4 and IPv6 (228, 229), Linux cooked v1 (113) and v2 (276), BSD
+/// loopback (0, 108). `None` for Ethernet and unknown link types.
+pub fn link_layer(linktype: u32, frame: &[u8]) -> Option<LinkLayer> {
+    let ether = |at: usize, offset: usize| {
+        let kind = frame
+            .get(at..at + 2)
+            .map_or(L3Kind::Truncated, |s| L3Kind::Ether(u16::from_be_bytes([s[0], s[1]])));
+        LinkLayer { offset, kind }
+    };
+    Some(match linktype {
+        12 | 14 | 101 => LinkLayer { offset: 0, kind: L3Kind::ByVersion },
+        228 => LinkLayer { offset: 0, kind: L3Kind::Ether(ethertype::IPV4) },
+        229 => LinkLayer { offset: 0, kind: L3Kind::Ether(ethertype::IPV6) },
+        // Linux cooked v1: protocol at 14 of a 16-byte header; v2: at 0 of 20.
+        113 => ether(14, 16),
+        276 => ether(0, 20),
+        // BSD loopback: a 4-byte address family, in either byte order.
+        0 | 108 => LinkLayer { offset: 4, kind: L3Kind::ByVersion },
+        _ => return None,
+    })
+}
+
 /// Parses a frame starting at the Ethernet II header.
 pub fn parse_ethernet(frame: &[u8]) -> Headers {
     let mut h = Headers::default();

@@ -2,12 +2,15 @@
 //! the UDP payloads that exporters sent. IPv4 fragments are reassembled, as
 //! tshark does, so a large datagram split across frames decodes whole.
 //!
-//! Link types: Ethernet (with 802.1Q/QinQ tags), Linux cooked (SLL, SLL2),
-//! BSD loopback (null) and raw IPv4/IPv6.
+//! Link types: Ethernet (with 802.1Q/QinQ tags) and those of
+//! [`crate::packet::link_layer`]: Linux cooked (SLL, SLL2), BSD loopback
+//! (null, loop) and raw IP.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use crate::packet::L3Kind;
 
 /// A capture that cannot be read: byte offset and reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -609,32 +612,19 @@ fn udp_in_frame(f: &Frame<'_>, frags: &mut Reassembly) -> Option<CapturedDatagra
     let d = f.data;
     let ip = match f.linktype {
         1 => ethernet_payload(d)?,
-        113 => {
-            // Linux cooked v1: 16-byte header, protocol at 14.
-            let proto = u16::from_be_bytes([*d.get(14)?, *d.get(15)?]);
-            l3(proto, d.get(16..)?)?
-        }
-        276 => {
-            let proto = u16::from_be_bytes([*d.first()?, *d.get(1)?]);
-            l3(proto, d.get(20..)?)?
-        }
-        0 => {
-            // BSD loopback: 4-byte address family in host order.
-            let fam = u32::from_le_bytes(d.get(0..4)?.try_into().ok()?);
-            let fam = if fam > 0xffff { fam.swap_bytes() } else { fam };
-            let rest = d.get(4..)?;
-            match fam {
-                2 => L3::V4(rest),
-                24 | 28 | 30 => L3::V6(rest),
-                _ => return None,
+        lt => {
+            let l = crate::packet::link_layer(lt, d)?;
+            let rest = d.get(l.offset..)?;
+            match l.kind {
+                L3Kind::ByVersion => match rest.first()? >> 4 {
+                    4 => L3::V4(rest),
+                    6 => L3::V6(rest),
+                    _ => return None,
+                },
+                L3Kind::Ether(t) => l3(t, rest)?,
+                L3Kind::Truncated => return None,
             }
         }
-        101 | 12 | 14 | 228 | 229 => match d.first()? >> 4 {
-            4 => L3::V4(d),
-            6 => L3::V6(d),
-            _ => return None,
-        },
-        _ => return None,
     };
     let ts_ms = f.ts_ns / 1_000_000;
     match ip {
@@ -804,6 +794,37 @@ mod tests {
         assert_eq!(d.src, "192.0.2.1:12345".parse().unwrap());
         assert_eq!(d.dst, "203.0.113.1:2055".parse().unwrap());
         assert_eq!((d.frame, d.ts_ms), (1, 1_700_000_000_500));
+    }
+
+    /// The same datagram behind every link header the readers know.
+    #[test]
+    fn every_link_type_yields_the_datagram() {
+        let eth = eth_ipv4_udp(b"hello", 1, None);
+        let ip = &eth[18..eth.len() - 6];
+        let with = |head: &[u8]| [head, ip].concat();
+        let mut sll = vec![0u8; 16];
+        sll[14..16].copy_from_slice(&[0x08, 0x00]);
+        let mut sll2 = vec![0u8; 20];
+        sll2[..2].copy_from_slice(&[0x08, 0x00]);
+        for (lt, frame) in [
+            (1u32, eth.clone()),
+            (101, ip.to_vec()),
+            (228, ip.to_vec()),
+            (113, with(&sll)),
+            (276, with(&sll2)),
+            (0, with(&2u32.to_le_bytes())),
+            (108, with(&2u32.to_be_bytes())),
+        ] {
+            let mut file = pcap_file(&[&frame]);
+            file[20..24].copy_from_slice(&lt.to_le_bytes());
+            let c = read_capture(&file).unwrap();
+            assert_eq!(c.datagrams.len(), 1, "link type {lt}");
+            assert_eq!(c.datagrams[0].payload, b"hello", "link type {lt}");
+        }
+        // Cut inside the cooked header: no datagram, no panic.
+        let mut file = pcap_file(&[&sll[..10]]);
+        file[20..24].copy_from_slice(&113u32.to_le_bytes());
+        assert_eq!(read_capture(&file).unwrap().other_frames, 1);
     }
 
     #[test]
