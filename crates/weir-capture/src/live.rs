@@ -11,8 +11,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use nix::errno::Errno;
 use nix::sys::socket::{
-    AddressFamily, LinkAddr, SockFlag, SockProtocol, SockType, recvfrom, setsockopt, socket,
-    sockopt,
+    AddressFamily, ControlMessageOwned, LinkAddr, MsgFlags, SockFlag, SockProtocol, SockType,
+    recvmsg, setsockopt, socket, sockopt,
 };
 use nix::sys::time::TimeVal;
 
@@ -39,6 +39,11 @@ pub struct LiveStats {
     pub loopback_duplicates: u64,
     /// Frames of devices whose link type is neither Ethernet nor raw IP.
     pub unknown_devices: u64,
+    /// Frames the kernel dropped because the socket's buffer was full.
+    pub kernel_drops: u64,
+    /// Receive buffer granted (bytes; the kernel caps the 16 MiB asked
+    /// for at `net.core.rmem_max`).
+    pub rcvbuf: usize,
 }
 
 fn now_ns() -> u64 {
@@ -88,6 +93,7 @@ impl LiveCapture {
             .map_err(|e| fail("setting the receive timeout", e))?;
         // Room for bursts; the kernel caps it at net.core.rmem_max.
         let _ = setsockopt(&fd, sockopt::RcvBuf, &(16 << 20));
+        setsockopt(&fd, sockopt::RxqOvfl, &1).map_err(|e| fail("asking for drop counts", e))?;
         Ok(LiveCapture { fd, iface: iface.to_string(), index: index as usize })
     }
 
@@ -100,11 +106,56 @@ impl LiveCapture {
         stop: &AtomicBool,
     ) -> Result<(PcapReport, LiveStats), PcapError> {
         let mut run = Run::new(opts);
-        let mut stats = LiveStats::default();
+        let mut stats = LiveStats {
+            rcvbuf: nix::sys::socket::getsockopt(&self.fd, sockopt::RcvBuf).unwrap_or(0),
+            ..LiveStats::default()
+        };
+        match self.capture(&mut run, &mut stats, stop) {
+            Ok(()) => {
+                run.tick(now_ns())?;
+                Ok((run.finish()?, stats))
+            }
+            Err(e) => {
+                // Keep what was captured: flows exported, slots published;
+                // then report the error.
+                let _ = run.finish();
+                Err(e)
+            }
+        }
+    }
+
+    fn capture(
+        &self,
+        run: &mut Run<'_>,
+        stats: &mut LiveStats,
+        stop: &AtomicBool,
+    ) -> Result<(), PcapError> {
         let mut buf = vec![0u8; FRAME_BUF];
+        let mut cmsg = nix::cmsg_space!(u32);
         let mut last_tick = 0u64;
         while !stop.load(Ordering::Relaxed) {
-            match recvfrom::<LinkAddr>(self.fd.as_raw_fd(), &mut buf) {
+            let got = {
+                let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+                recvmsg::<LinkAddr>(
+                    self.fd.as_raw_fd(),
+                    &mut iov,
+                    Some(&mut cmsg),
+                    MsgFlags::empty(),
+                )
+                .map(|m| {
+                    // The kernel's count of frames dropped on this socket
+                    // (buffer full), sent along with each frame.
+                    if let Ok(cm) = m.cmsgs() {
+                        for c in cm {
+                            if let ControlMessageOwned::RxqOvfl(n) = c {
+                                stats.kernel_drops = u64::from(n);
+                            }
+                        }
+                    }
+                    (m.bytes, m.address)
+                })
+            };
+            match got {
                 Ok((n, Some(from))) => {
                     let now = now_ns();
                     if self.index != 0 && from.ifindex() != self.index {
@@ -139,7 +190,6 @@ impl LiveCapture {
                 Err(e) => return Err(interface_error(&self.iface, "receiving", e)),
             }
         }
-        run.tick(now_ns())?;
-        Ok((run.finish()?, stats))
+        Ok(())
     }
 }

@@ -47,6 +47,10 @@ pub struct PcapReport {
     /// Captures that were damaged (the frames before the damage were used)
     /// or not captures at all.
     pub capture_errors: Vec<(PathBuf, CaptureError)>,
+    /// Flows whose slot was already published (packets out of time
+    /// order by more than the cache's horizon): written into the oldest
+    /// open slot instead.
+    pub late_flows: u64,
     /// First and last packet time (ms since the epoch; 0 if none).
     pub first_ms: u64,
     /// See `first_ms`.
@@ -154,7 +158,9 @@ impl<'a> Run<'a> {
     #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     pub(crate) fn tick(&mut self, now_ns: u64) -> Result<(), PcapError> {
         self.cache.advance(now_ns, &mut self.buf);
-        self.drain()
+        self.drain()?;
+        // Publish slots whose time has passed even when nothing ended now.
+        self.out.close_before(self.cache.clock_ns() / 1_000_000)
     }
 
     fn drain(&mut self) -> Result<(), PcapError> {
@@ -190,7 +196,11 @@ impl Slots<'_> {
     fn write(&mut self, flows: &[FlowRecord]) -> Result<(), PcapError> {
         let len = self.opts.slot_secs.max(1);
         for r in flows {
-            let start = slot_start((r.received / 1000) as i64, len).max(self.min_start);
+            let own = slot_start((r.received / 1000) as i64, len);
+            if own < self.min_start {
+                self.report.late_flows += 1;
+            }
+            let start = own.max(self.min_start);
             let w = match self.open.entry(start) {
                 std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
                 std::collections::btree_map::Entry::Vacant(v) => {

@@ -91,6 +91,12 @@ fn copies_hold_the_anonymized_flows_of_the_originals() {
     )
     .unwrap_err();
     assert!(format!("{err:#}").contains("write the copies elsewhere"), "{err:#}");
+    assert!(!inside.exists());
+    // Spelled another way, still inside.
+    let sneaky = format!("{a}/../orig/./y");
+    let err =
+        weir_cli::run(["weir", "anon", "-K", KEY, "-r", o, "-w", &sneaky], &mut out).unwrap_err();
+    assert!(format!("{err:#}").contains("write the copies elsewhere"), "{err:#}");
     let err =
         weir_cli::run(["weir", "anon", "-K", "short", "-r", o, "-w", a], &mut out).unwrap_err();
     assert!(format!("{err:#}").contains("32 characters"), "{err:#}");

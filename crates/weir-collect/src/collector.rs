@@ -380,6 +380,9 @@ impl Worker {
             }
             Ok(())
         });
+        if udp.incomplete() > 0 {
+            tracing::warn!(capture = %path.display(), datagrams = udp.incomplete(), "fragmented datagrams never completed (their fragments were not used)");
+        }
         match damage {
             // Not a capture at all (nothing read).
             Ok(Some(e)) if e.offset == 0 => Err(fail(e.to_string())),

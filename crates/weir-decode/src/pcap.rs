@@ -73,6 +73,8 @@ pub struct Capture {
     pub frames: usize,
     /// Frames that held no (complete) UDP datagram.
     pub other_frames: usize,
+    /// Fragmented datagrams never completed (see [`UdpFrames::incomplete`]).
+    pub incomplete: u64,
     /// A problem that stopped reading early (e.g. a truncated last frame);
     /// everything before it is in `datagrams`.
     pub error: Option<CaptureError>,
@@ -240,6 +242,8 @@ impl<'a> Frames<'a> {
         let Kind::Pcap { le, nanos, linktype } = self.kind else { unreachable!("pcap state") };
         let b = self.buf;
         if self.pos == b.len() {
+            // The part ends on a record boundary: more may follow.
+            self.more = self.partial;
             return Ok(None);
         }
         let at = self.pos;
@@ -279,6 +283,7 @@ impl<'a> Frames<'a> {
         loop {
             let at = self.pos;
             if at == b.len() {
+                self.more = self.partial;
                 return Ok(None);
             }
             if b.len() - at < 12 {
@@ -445,6 +450,7 @@ pub fn read_capture(capture: &[u8]) -> Result<Capture, CaptureError> {
         }
     }
     (out.frames, out.other_frames) = (udp.frames, udp.other_frames);
+    out.incomplete = udp.incomplete();
     Ok(out)
 }
 
@@ -461,6 +467,14 @@ pub struct UdpFrames {
 }
 
 impl UdpFrames {
+    /// Fragmented datagrams given up (too many waiting at once, or more
+    /// fragment bytes than a datagram holds) and, at the end of a
+    /// capture, still waiting for fragments: their fragments are frames
+    /// without a datagram.
+    pub fn incomplete(&self) -> u64 {
+        self.frags.dropped + self.frags.pending.len() as u64
+    }
+
     /// The UDP datagram `f` holds or completes, if any.
     pub fn datagram(&mut self, f: &Frame<'_>) -> Option<CapturedDatagram> {
         self.frames += 1;
@@ -515,7 +529,9 @@ pub fn read_frames_from<E>(
                 }
             }
         }
-        if !it.needs_more() {
+        // Every stop short of the end of the input is a damage (returned
+        // above) or a record the part holds only part of.
+        if eof {
             return Ok(None);
         }
         let (used, st) = (it.offset(), it.state());
@@ -548,13 +564,24 @@ pub fn udp_datagrams(capture: &[u8]) -> Result<Vec<CapturedDatagram>, CaptureErr
 #[derive(Default)]
 struct Reassembly {
     pending: HashMap<(u32, u32, u16, u8), Partial>,
+    /// Datagrams given up: pushed out by newer ones (more than
+    /// [`MAX_PENDING`] waiting) or sent more fragment bytes than a
+    /// datagram can hold.
+    dropped: u64,
 }
 
 struct Partial {
     parts: Vec<(usize, Vec<u8>)>,
+    /// Bytes held in `parts` (duplicates and overlaps included).
+    held: usize,
     total: Option<usize>,
     first_frame: usize,
 }
+
+/// Fragment bytes kept for one datagram: twice the largest IPv4 datagram
+/// leaves room for retransmitted fragments, and bounds the memory and the
+/// work a crafted capture can cause.
+const MAX_HELD: usize = 2 * 65_535;
 
 /// At most this many datagrams wait for fragments; older ones are dropped.
 const MAX_PENDING: usize = 1024;
@@ -575,12 +602,20 @@ impl Reassembly {
         if !self.pending.contains_key(&key) && self.pending.len() >= MAX_PENDING {
             let oldest = self.pending.iter().min_by_key(|(_, p)| p.first_frame).map(|(k, _)| *k)?;
             self.pending.remove(&oldest);
+            self.dropped += 1;
         }
         let p = self.pending.entry(key).or_insert(Partial {
             parts: Vec::new(),
+            held: 0,
             total: None,
             first_frame: frame,
         });
+        p.held += data.len();
+        if p.held > MAX_HELD {
+            self.pending.remove(&key);
+            self.dropped += 1;
+            return None;
+        }
         p.parts.push((offset, data.to_vec()));
         if !more {
             p.total = Some(offset + data.len());
@@ -794,6 +829,56 @@ mod tests {
         assert_eq!(d.src, "192.0.2.1:12345".parse().unwrap());
         assert_eq!(d.dst, "203.0.113.1:2055".parse().unwrap());
         assert_eq!((d.frame, d.ts_ms), (1, 1_700_000_000_500));
+    }
+
+    /// A read part that ends exactly where a record ends: the records
+    /// after it are read too (pcap and pcapng).
+    #[test]
+    fn a_part_ending_on_a_record_boundary_goes_on() {
+        // pcap: 24-byte header, a first record of 16 + 984 bytes, then
+        // records of 16 + 1008: the 16 384th ends at exactly 16 MiB.
+        let mut v = pcap_file(&[&[0u8; 984]]);
+        let rec = [0u8; 1008];
+        for _ in 0..16_383 + 100 {
+            v.extend_from_slice(&1u32.to_le_bytes());
+            v.extend_from_slice(&0u32.to_le_bytes());
+            v.extend_from_slice(&1008u32.to_le_bytes());
+            v.extend_from_slice(&1008u32.to_le_bytes());
+            v.extend_from_slice(&rec);
+        }
+        assert_eq!((24 + 1000 + 16_383 * 1024) as usize, PART);
+        let mut n = 0;
+        let r = read_frames_from(&v[..], |_| -> Result<(), ()> {
+            n += 1;
+            Ok(())
+        });
+        assert!(matches!(r, Ok(None)), "{r:?}");
+        assert_eq!(n, 16_384 + 100);
+    }
+
+    /// Fragments are bounded: a datagram sent more fragment bytes than it
+    /// can hold is given up, as are the oldest when too many wait; both
+    /// are counted, with those still waiting at the end.
+    #[test]
+    fn fragment_memory_is_bounded_and_counted() {
+        let mut r = Reassembly::default();
+        let key = (1, 2, 7, 17);
+        // The same 1 480-byte first fragment again and again (never the last).
+        let chunk = [0u8; 1480];
+        let mut fed = 0;
+        while r.pending.contains_key(&key) || fed == 0 {
+            assert!(r.add(key, 0, true, &chunk, fed).is_none());
+            fed += 1;
+            assert!(fed < 1000, "never given up");
+        }
+        assert_eq!((fed, r.dropped), (MAX_HELD / 1480 + 1, 1));
+        for id in 0..MAX_PENDING as u16 + 10 {
+            r.add((1, 2, id, 17), 0, true, &chunk[..8], usize::from(id));
+        }
+        assert_eq!(r.pending.len(), MAX_PENDING);
+        assert_eq!(r.dropped, 1 + 10);
+        let udp = UdpFrames { frags: r, frames: 0, other_frames: 0 };
+        assert_eq!(udp.incomplete(), 11 + MAX_PENDING as u64);
     }
 
     /// The same datagram behind every link header the readers know.

@@ -36,9 +36,15 @@ pub fn run(args: &AnonArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     let key = parse_key(&args.key).map_err(anyhow::Error::msg).context("-K")?;
     let mut an = Anonymizer::new(&key);
     let (mut files, mut flows) = (0u64, 0u64);
+    std::fs::create_dir_all(&args.dir)
+        .with_context(|| format!("creating {}", args.dir.display()))?;
+    let out_dir = args.dir.canonicalize().with_context(|| format!("{}", args.dir.display()))?;
     for root in &args.inputs {
         let base = if root.is_file() { root.parent().unwrap_or(Path::new("")) } else { root };
-        if args.dir.starts_with(root) && !root.is_file() {
+        let inside = root.canonicalize().is_ok_and(|r| !root.is_file() && out_dir.starts_with(r));
+        if inside {
+            // Left empty by the check above: take it away again.
+            let _ = std::fs::remove_dir(&args.dir);
             bail!(
                 "{} is inside {}: write the copies elsewhere",
                 args.dir.display(),

@@ -122,8 +122,11 @@ pub fn run(args: &DecodeArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     if args.format == DecodeFormat::Text {
         writeln!(
             out,
-            "# {} frames, {} UDP datagrams, {} undecodable",
-            udp.frames, datagrams, failed
+            "# {} frames, {} UDP datagrams, {} undecodable, {} fragmented datagrams incomplete",
+            udp.frames,
+            datagrams,
+            failed,
+            udp.incomplete()
         )?;
         for (k, a) in dec.accounts().iter() {
             writeln!(

@@ -127,13 +127,14 @@ pub fn run(args: &PcapArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     }
     writeln!(
         out,
-        "flows ended: {} by FIN/RST, {} active timeout, {} inactive timeout, {} cache full, {} end of input; peak {} flows in the cache",
+        "flows ended: {} by FIN/RST, {} active timeout, {} inactive timeout, {} cache full, {} end of input; peak {} flows in the cache; {} late flows into the oldest open slot",
         c.ended_by_tcp,
         c.ended_active,
         c.ended_inactive,
         c.forced_exports,
         c.flows - c.ended_by_tcp - c.ended_active - c.ended_inactive - c.forced_exports,
-        c.peak_flows
+        c.peak_flows,
+        r.late_flows
     )?;
     writeln!(
         out,
@@ -169,8 +170,8 @@ fn live(
     let (r, s) = capture.run(opts, &stop).map_err(anyhow::Error::new)?;
     writeln!(
         out,
-        "skipped: {} frames of other interfaces, {} loopback frames seen twice, {} of devices that are neither Ethernet nor raw IP",
-        s.other_interfaces, s.loopback_duplicates, s.unknown_devices
+        "lost: {} frames dropped by the kernel (socket buffer {} bytes); skipped: {} frames of other interfaces, {} loopback frames seen twice, {} of devices that are neither Ethernet nor raw IP",
+        s.kernel_drops, s.rcvbuf, s.other_interfaces, s.loopback_duplicates, s.unknown_devices
     )?;
     Ok(r)
 }

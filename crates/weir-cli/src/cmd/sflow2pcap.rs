@@ -51,6 +51,7 @@ struct Totals {
     damaged: u64,
     walk: WalkStats,
     other_protocol: u64,
+    incomplete: u64,
 }
 
 impl Totals {
@@ -127,6 +128,7 @@ pub fn run(args: &Sflow2pcapArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
             // Enough packets: stop reading (not an error).
             if pcap.packets() >= limit { Err(None) } else { Ok(()) }
         });
+        t.incomplete = udp.incomplete();
         match damage {
             Ok(None) | Err(FramesError::Handler(None)) => {}
             Ok(Some(e)) if e.offset == 0 => bail!("{}: {e}", path.display()),
@@ -180,7 +182,7 @@ pub fn run(args: &Sflow2pcapArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         problems = true;
     }
     let summary = format!(
-        "{} datagrams: {} samples, {} with packet headers, {} headers -> {} packets written; skipped: {} not sFlow v5, {} damaged (headers before the damage kept), {} headers of a protocol other than Ethernet/IPv4/IPv6",
+        "{} datagrams: {} samples, {} with packet headers, {} headers -> {} packets written; skipped: {} not sFlow v5, {} damaged (headers before the damage kept), {} headers of a protocol other than Ethernet/IPv4/IPv6, {} fragmented datagrams incomplete",
         t.datagrams,
         t.walk.samples,
         t.walk.packet_samples,
@@ -188,7 +190,8 @@ pub fn run(args: &Sflow2pcapArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         written,
         t.not_sflow,
         t.damaged,
-        t.other_protocol
+        t.other_protocol,
+        t.incomplete
     );
     messages.push(summary);
     for m in &messages {
