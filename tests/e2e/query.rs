@@ -285,6 +285,22 @@ fn info_reads_footers_and_agrees_with_a_full_scan() {
     assert!(raw.contains(&format!("Bytes read: {size}\n")), "{size}\n{raw}");
 }
 
+/// `-g`: a line per 5-minute file at its slot time, and the lines add up
+/// to what a full scan counts.
+#[test]
+fn gnuplot_lines_per_file_add_up_to_a_full_scan() {
+    let (code, g) = query(&["-g"]);
+    assert_eq!(code, 0, "{g}");
+    let mut lines = g.lines();
+    assert_eq!(lines.next(), Some("# yyyy-mm-dd HH:MM:SS,flows,packets,bytes"));
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    let times: Vec<&str> = rows.iter().map(|r| r[0]).collect();
+    assert_eq!(times, ["2024-03-04 09:00:00", "2024-03-04 09:05:00", "2024-03-04 09:10:00"]);
+    let flows: u64 = rows.iter().map(|r| r[1].parse::<u64>().unwrap()).sum();
+    let (_, scan) = query(&["-o", "null"]);
+    assert_eq!(flows, summary_flows(&scan));
+}
+
 #[test]
 fn write_then_read_back_gives_the_same_records() {
     let dir = tempfile::tempdir().unwrap();

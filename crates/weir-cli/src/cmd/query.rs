@@ -52,6 +52,11 @@ pub struct QueryArgs {
     /// Print the summary of the files from their footers, without scanning.
     #[arg(short = 'I')]
     pub info: bool,
+    /// One line per file for gnuplot and spreadsheets, from the footers
+    /// (no filter): `yyyy-mm-dd HH:MM:SS,flows,packets,bytes` at the
+    /// slot's start.
+    #[arg(short = 'g', conflicts_with = "info")]
+    pub gnuplot: bool,
     /// Top-N statistic: ELEMENT[:p][/ORDER[:a|d]]… or record/ORDER; up to 8.
     #[arg(short = 's', value_name = "STAT")]
     pub stats: Vec<String>,
@@ -143,9 +148,36 @@ pub fn run(args: &QueryArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     if args.info {
         return crate::cmd::inspect::nfdump_info(&files, out);
     }
+    if args.gnuplot {
+        return gnuplot(&files, args.input.utc, out);
+    }
     let mode = mode(args, post)?;
     let plan = QueryPlan { files, window, filter, mode, threads: args.threads };
     execute(args, &plan, out)
+}
+
+/// `-g`: slot start, flows, packets, bytes of every file, from its footer.
+fn gnuplot(files: &[PathBuf], utc: bool, out: &mut dyn Write) -> anyhow::Result<u8> {
+    use chrono::TimeZone;
+    writeln!(out, "# yyyy-mm-dd HH:MM:SS,flows,packets,bytes")?;
+    for path in files {
+        let f = weir_store::SlotFile::open(path)?;
+        let (s, t) = (f.info().slot_start_s, &f.info().totals.all);
+        let when = if utc {
+            chrono::Utc
+                .timestamp_opt(s, 0)
+                .single()
+                .map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string())
+        } else {
+            chrono::Local
+                .timestamp_opt(s, 0)
+                .single()
+                .map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string())
+        };
+        let when = when.unwrap_or_else(|| s.to_string());
+        writeln!(out, "{when},{},{},{}", t.flows, t.packets, t.bytes)?;
+    }
+    Ok(crate::EXIT_OK)
 }
 
 fn mode(args: &QueryArgs, post: Option<Filter>) -> anyhow::Result<Mode> {
