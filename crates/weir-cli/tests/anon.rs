@@ -80,10 +80,29 @@ fn copies_hold_the_anonymized_flows_of_the_originals() {
     }
     assert!(text.contains(&format!("anonymized {rows} flows in {} files", src.len())), "{text}");
 
+    // A damaged file among good ones: named and skipped, the rest copied,
+    // exit 1, no copy of the damaged one left behind.
+    let mixed = tmp.path().join("mixed");
+    std::fs::create_dir_all(&mixed).unwrap();
+    std::fs::copy(&src[0], mixed.join(src[0].file_name().unwrap())).unwrap();
+    let bad = mixed.join("weir.202403040700");
+    let mut cut = std::fs::read(&src[1]).unwrap();
+    cut.truncate(cut.len() / 2);
+    std::fs::write(&bad, &cut).unwrap();
+    let out2 = tmp.path().join("mixed-anon");
+    let (code, text) =
+        weir(&["anon", "-K", KEY, "-r", mixed.to_str().unwrap(), "-w", out2.to_str().unwrap()]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("weir.202403040700") && text.contains("(skipped)"), "{text}");
+    assert!(text.contains("in 1 files") && text.contains("1 files skipped"), "{text}");
+    let left: Vec<_> = std::fs::read_dir(&out2).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left, vec![src[0].file_name().unwrap().to_os_string()]);
+
     // Never over existing copies, never into the input tree.
+    let (code, text) = weir(&["anon", "-K", KEY, "-r", o, "-w", a]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("refusing to overwrite") && text.contains("in 0 files"), "{text}");
     let mut out = Vec::new();
-    let err = weir_cli::run(["weir", "anon", "-K", KEY, "-r", o, "-w", a], &mut out).unwrap_err();
-    assert!(format!("{err:#}").contains("refusing to overwrite"), "{err:#}");
     let inside = orig.join("x");
     let err = weir_cli::run(
         ["weir", "anon", "-K", KEY, "-r", o, "-w", inside.to_str().unwrap()],

@@ -35,7 +35,7 @@ pub struct AnonArgs {
 pub fn run(args: &AnonArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
     let key = parse_key(&args.key).map_err(anyhow::Error::msg).context("-K")?;
     let mut an = Anonymizer::new(&key);
-    let (mut files, mut flows) = (0u64, 0u64);
+    let (mut files, mut flows, mut failed) = (0u64, 0u64, 0u64);
     std::fs::create_dir_all(&args.dir)
         .with_context(|| format!("creating {}", args.dir.display()))?;
     let out_dir = args.dir.canonicalize().with_context(|| format!("{}", args.dir.display()))?;
@@ -54,17 +54,27 @@ pub fn run(args: &AnonArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         for entry in list_files(root, TimeRange::ALL)? {
             let rel = entry.path.strip_prefix(base).unwrap_or(&entry.path);
             let target = args.dir.join(rel);
-            flows += copy(&entry.path, &target, &mut an, args.zstd)?;
-            files += 1;
+            match copy(&entry.path, &target, &mut an, args.zstd) {
+                Ok(n) => {
+                    flows += n;
+                    files += 1;
+                }
+                // A damaged file is named and skipped (no copy is left);
+                // the others are still anonymized.
+                Err(e) => {
+                    writeln!(out, "error: {e:#} (skipped)")?;
+                    failed += 1;
+                }
+            }
         }
     }
     writeln!(
         out,
-        "anonymized {flows} flows in {files} files into {} ({} distinct addresses)",
+        "anonymized {flows} flows in {files} files into {} ({} distinct addresses); {failed} files skipped",
         args.dir.display(),
         an.computed
     )?;
-    Ok(crate::EXIT_OK)
+    Ok(if failed == 0 { crate::EXIT_OK } else { crate::EXIT_FOUND_PROBLEMS })
 }
 
 /// Writes the anonymized copy of `src` at `dst`; returns its flows.
@@ -89,7 +99,14 @@ fn copy(src: &Path, dst: &Path, an: &mut Anonymizer, zstd: i32) -> anyhow::Resul
     let mut w = SlotWriter::create(dst, meta, opts)?;
     let mut reader = weir_store::ChunkReader::new();
     for i in 0..file.blocks().len() {
-        let mut batch = file.block(i)?.read_all(&mut reader)?;
+        let block = file.block(i).and_then(|b| b.read_all(&mut reader));
+        let mut batch = match block {
+            Ok(b) => b,
+            Err(e) => {
+                let _ = w.abort();
+                return Err(e.into());
+            }
+        };
         an.batch(&mut batch);
         w.write_batch(&batch)?;
         file.release_block(i);
