@@ -450,6 +450,36 @@ fn kill_9_then_restart_recovers_the_open_slot() {
     assert_eq!(rows(dir.path()).len(), kept);
 }
 
+/// -J: a collector that joined a multicast group (on the loopback
+/// interface) stores the flows an exporter sends to the group.
+#[test]
+fn multicast_group_is_joined() {
+    let dir = tempfile::tempdir().unwrap();
+    let group = "239.255.77.1";
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["collect", "-w", dir.path().to_str().unwrap(), "-J", group, "-p", "0"])
+        .args(["--multicast-if", "127.0.0.1", "-t", "3600", "-S", "0", "--log", "warn"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let addr: SocketAddr = line.split_whitespace().nth(2).unwrap().parse().unwrap();
+    assert_eq!(addr.ip().to_string(), group, "{line}");
+    let r = Running { child, netflow: addr, sflow: addr, metrics: None, stdout };
+    // Out through the loopback interface only.
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
+    s.set_multicast_if_v4(&"127.0.0.1".parse().unwrap()).unwrap();
+    s.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into()).unwrap();
+    let sock: UdpSocket = s.into();
+    sock.send_to(&v5_datagram(0, 7), addr).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let out = stop(r);
+    assert!(out.contains(" 7 flows into 1 files"), "{out}");
+    assert_eq!(rows(dir.path()).len(), 7);
+}
+
 /// An IPv6 listener receives from an IPv6 exporter; the exporter's address
 /// is stored in every flow and in the footer.
 #[test]

@@ -133,7 +133,7 @@ impl Collector {
         if let Input::Sockets { netflow, sflow, rcvbuf } = &cfg.input {
             for (addrs, kind) in [(netflow, "netflow"), (sflow, "sflow")] {
                 for &addr in addrs {
-                    let l = listen::bind(addr, *rcvbuf)
+                    let l = listen::bind(addr, *rcvbuf, cfg.multicast_if)
                         .map_err(|source| CollectError::Bind { addr, source })?;
                     listeners.push((l, kind));
                 }

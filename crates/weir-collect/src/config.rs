@@ -137,6 +137,10 @@ pub struct CollectConfig {
     /// Keep the raw packet headers of sFlow samples as a pcap beside each
     /// slot file (`--sflow-pcap`).
     pub sflow_pcap: bool,
+    /// Interface (its IPv4 address) on which listeners with an IPv4
+    /// multicast address join their group (`--multicast-if`); `None`: the
+    /// one the kernel routes the group to.
+    pub multicast_if: Option<std::net::Ipv4Addr>,
 }
 
 impl CollectConfig {
@@ -162,6 +166,7 @@ impl CollectConfig {
             sampling: SamplingPolicy::Scale,
             queue_datagrams: DEFAULT_QUEUE_DATAGRAMS,
             sflow_pcap: false,
+            multicast_if: None,
         }
     }
 }

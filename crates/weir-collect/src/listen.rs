@@ -118,8 +118,15 @@ const RECV_TIMEOUT: Duration = Duration::from_millis(200);
 
 /// Binds `addr` with SO_REUSEADDR, IPv6-only for `::` (so that `0.0.0.0`
 /// and `[::]` can both be bound), the requested receive buffer, and a read
-/// timeout so that threads notice shutdown.
-pub(crate) fn bind(addr: SocketAddr, rcvbuf: Option<usize>) -> io::Result<Listener> {
+/// timeout so that threads notice shutdown. A multicast `addr` (nfcapd
+/// -J) is bound as such, so that only the group's datagrams arrive, and
+/// its group joined: IPv4 on the interface with address `mcast_if` (the
+/// kernel's choice when `None`), IPv6 on the kernel's choice.
+pub(crate) fn bind(
+    addr: SocketAddr,
+    rcvbuf: Option<usize>,
+    mcast_if: Option<std::net::Ipv4Addr>,
+) -> io::Result<Listener> {
     let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     s.set_reuse_address(true)?;
     if addr.is_ipv6() {
@@ -129,6 +136,13 @@ pub(crate) fn bind(addr: SocketAddr, rcvbuf: Option<usize>) -> io::Result<Listen
         s.set_recv_buffer_size(n)?;
     }
     s.bind(&addr.into())?;
+    match addr.ip() {
+        IpAddr::V4(g) if g.is_multicast() => {
+            s.join_multicast_v4(&g, &mcast_if.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED))?;
+        }
+        IpAddr::V6(g) if g.is_multicast() => s.join_multicast_v6(&g, 0)?,
+        _ => {}
+    }
     let socket: UdpSocket = s.into();
     socket.set_read_timeout(Some(RECV_TIMEOUT))?;
     let addr = socket.local_addr()?;

@@ -30,6 +30,15 @@ pub struct CollectArgs {
     /// NetFlow/IPFIX port on 0.0.0.0 (nfcapd -p).
     #[arg(short = 'p', long = "port")]
     pub port: Option<u16>,
+    /// Join this multicast group and take NetFlow/IPFIX sent to it, on
+    /// the -p port (default 9995) (nfcapd -J). A multicast address given
+    /// to --netflow or --sflow is joined too.
+    #[arg(short = 'J', long = "join", value_name = "GROUP")]
+    pub join: Option<std::net::IpAddr>,
+    /// The local IPv4 address of the interface multicast groups are joined
+    /// on (default: the interface the kernel routes the group to).
+    #[arg(long, value_name = "ADDR")]
+    pub multicast_if: Option<std::net::Ipv4Addr>,
     /// Socket receive buffer in bytes (nfcapd -B).
     #[arg(short = 'B', long = "rcvbuf")]
     pub rcvbuf: Option<usize>,
@@ -112,8 +121,15 @@ impl CollectArgs {
             Some(p) => Input::Capture(p.clone()),
             None => {
                 let mut netflow = self.netflow.clone();
-                if let Some(p) = self.port {
-                    netflow.push(SocketAddr::from(([0, 0, 0, 0], p)));
+                match (self.join, self.port) {
+                    (Some(g), p) => {
+                        if !g.is_multicast() {
+                            bail!("-J {g}: not a multicast address");
+                        }
+                        netflow.push(SocketAddr::new(g, p.unwrap_or(9995)));
+                    }
+                    (None, Some(p)) => netflow.push(SocketAddr::from(([0, 0, 0, 0], p))),
+                    (None, None) => {}
                 }
                 let mut sflow = self.sflow.clone();
                 if netflow.is_empty() && sflow.is_empty() {
@@ -123,6 +139,7 @@ impl CollectArgs {
                 Input::Sockets { netflow, sflow, rcvbuf: self.rcvbuf }
             }
         };
+        cfg.multicast_if = self.multicast_if;
         cfg.slot_secs = self.slot_secs;
         if self.slot_secs == 0 {
             bail!("-t must be at least 1 second");
