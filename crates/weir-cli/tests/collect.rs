@@ -450,6 +450,41 @@ fn kill_9_then_restart_recovers_the_open_slot() {
     assert_eq!(rows(dir.path()).len(), kept);
 }
 
+/// -R with -A: the repeated datagram reaches the next hop with the
+/// exporter's own address and port, unchanged. Needs CAP_NET_RAW: skipped
+/// with a note without it.
+#[test]
+#[allow(clippy::print_stderr)]
+fn spoofing_repeater_keeps_the_exporter_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sink.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let repeat = format!("127.0.0.1/{}", sink.local_addr().unwrap().port());
+    let probe = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["collect", "-w", dir.path().to_str().unwrap(), "--netflow", "127.0.0.1:0"])
+        .args(["-R", &repeat, "-A", "--duration", "0s", "--log", "warn"])
+        .output()
+        .unwrap();
+    if !probe.status.success() {
+        let err = String::from_utf8_lossy(&probe.stderr);
+        assert!(err.contains("CAP_NET_RAW"), "{err}");
+        eprintln!("skipped: {}", err.trim());
+        return;
+    }
+    let r = start(dir.path(), &["-R", &repeat, "-A", "-t", "3600", "-S", "0"]);
+    // An exporter on another loopback address than the collector's.
+    let exporter = UdpSocket::bind("127.0.0.2:0").unwrap();
+    let d = v5_datagram(0, 3);
+    exporter.send_to(&d, r.netflow).unwrap();
+    let mut buf = [0u8; 2048];
+    let (n, from) = sink.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..n], &d[..], "repeated unchanged");
+    assert_eq!(from, exporter.local_addr().unwrap(), "the exporter's address and port");
+    std::thread::sleep(Duration::from_millis(300));
+    let out = stop(r);
+    assert!(out.contains(" 3 flows into 1 files"), "{out}");
+}
+
 /// -J: a collector that joined a multicast group (on the loopback
 /// interface) stores the flows an exporter sends to the group.
 #[test]

@@ -222,6 +222,7 @@ impl Collector {
                             tx.clone(),
                             pool.clone(),
                             repeaters.clone(),
+                            cfg.repeat_spoof,
                             drops.clone(),
                             stop.clone(),
                         )

@@ -124,6 +124,10 @@ pub struct CollectConfig {
     pub dynamic: bool,
     /// Repeaters (`-R`, at most 8): every datagram is forwarded unchanged.
     pub repeaters: Vec<SocketAddr>,
+    /// Repeat IPv4 datagrams with the exporter's own source address and
+    /// port (`-A`; a raw socket: needs CAP_NET_RAW), so that the next
+    /// collector sees the original exporter.
+    pub repeat_spoof: bool,
     /// Command run after each rotation (`-x`), without a shell.
     pub after_rotate: Option<String>,
     /// Pid file (`-P`).
@@ -160,6 +164,7 @@ impl CollectConfig {
             sources: Vec::new(),
             dynamic: false,
             repeaters: Vec::new(),
+            repeat_spoof: false,
             after_rotate: None,
             pidfile: None,
             metrics: None,

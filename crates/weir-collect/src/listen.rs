@@ -160,6 +160,7 @@ pub(crate) fn spawn(
     queue: SyncSender<Batch>,
     pool: Pool,
     repeaters: Arc<Vec<SocketAddr>>,
+    spoof: bool,
     drops: DropMap,
     stop: Arc<AtomicBool>,
 ) -> io::Result<JoinHandle<()>> {
@@ -172,7 +173,8 @@ pub(crate) fn spawn(
             if l.addr.is_ipv6() { "[::]:0" } else { "0.0.0.0:0" }.parse().expect("literal");
         let s = UdpSocket::bind(any)?;
         s.set_nonblocking(true)?;
-        Some(s)
+        let raw = if spoof { Some(raw_socket()?) } else { None };
+        Some(Repeat { plain: s, raw, packet: Vec::with_capacity(2048) })
     };
     std::thread::Builder::new().name(format!("recv {}", l.addr)).spawn(move || {
         let mut buf = vec![0u8; 65_536];
@@ -250,6 +252,57 @@ pub(crate) const BATCH: usize = 64;
 /// socket buffer, and 1 000 wake-ups a second cost next to nothing.
 const POLL_INTERVAL: Duration = Duration::from_millis(1);
 
+/// Where datagrams are repeated from: a UDP socket, and for `-A` a raw
+/// IPv4 socket that sends them with the exporter's own address.
+struct Repeat {
+    plain: UdpSocket,
+    raw: Option<Socket>,
+    /// The IPv4 + UDP packet being built for the raw socket.
+    packet: Vec<u8>,
+}
+
+/// A raw IPv4 socket whose packets carry their own IP header
+/// (IPPROTO_RAW implies IP_HDRINCL).
+fn raw_socket() -> io::Result<Socket> {
+    let s = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(255))).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("the spoofing repeater (-A) needs a raw socket (CAP_NET_RAW): {e}"),
+        )
+    })?;
+    s.set_nonblocking(true)?;
+    Ok(s)
+}
+
+impl Repeat {
+    /// Sends `data`, received from `src`, to `to`: with `src` as the
+    /// packet's source when spoofing and both are IPv4, else from our own
+    /// address.
+    fn send(&mut self, data: &[u8], src: SocketAddr, to: &SocketAddr) -> io::Result<()> {
+        match (&self.raw, src, to) {
+            (Some(raw), SocketAddr::V4(s), SocketAddr::V4(t)) if data.len() <= 65_507 => {
+                let p = &mut self.packet;
+                p.clear();
+                let total = (20 + 8 + data.len()) as u16;
+                // IPv4: no options, id and checksum filled in by the kernel.
+                p.extend_from_slice(&[0x45, 0]);
+                p.extend_from_slice(&total.to_be_bytes());
+                p.extend_from_slice(&[0, 0, 0, 0, 64, 17, 0, 0]);
+                p.extend_from_slice(&s.ip().octets());
+                p.extend_from_slice(&t.ip().octets());
+                // UDP, checksum 0 (none, allowed over IPv4).
+                p.extend_from_slice(&s.port().to_be_bytes());
+                p.extend_from_slice(&t.port().to_be_bytes());
+                p.extend_from_slice(&(total - 20).to_be_bytes());
+                p.extend_from_slice(&[0, 0]);
+                p.extend_from_slice(data);
+                raw.send_to(p, &(*to).into()).map(|_| ())
+            }
+            _ => self.plain.send_to(data, to).map(|_| ()),
+        }
+    }
+}
+
 /// A receive thread's state.
 struct Receiving {
     batch: Batch,
@@ -257,7 +310,7 @@ struct Receiving {
     queue: SyncSender<Batch>,
     stats: Arc<ListenerStats>,
     drops: DropMap,
-    repeat: Option<UdpSocket>,
+    repeat: Option<Repeat>,
     repeaters: Arc<Vec<SocketAddr>>,
     /// Bytes of the batch being filled (counted at hand-off).
     bytes: u64,
@@ -266,11 +319,11 @@ struct Receiving {
 impl Receiving {
     /// Repeats and copies one datagram into the batch.
     fn received(&mut self, data: &[u8], src: SocketAddr) {
-        if let Some(r) = &self.repeat {
+        if let Some(r) = &mut self.repeat {
             for to in self.repeaters.iter() {
                 // A repeater that cannot keep up loses datagrams; the
                 // collector never waits for it.
-                if r.send_to(data, to).is_err() {
+                if r.send(data, src, to).is_err() {
                     self.stats.repeat_errors.fetch_add(1, Ordering::Relaxed);
                 }
             }

@@ -69,6 +69,11 @@ pub struct CollectArgs {
     /// port 9995 if omitted).
     #[arg(short = 'R', long = "repeat", value_name = "HOST[/PORT]")]
     pub repeat: Vec<String>,
+    /// Repeat with each exporter's own source address and port, so that
+    /// the next collector sees the original exporter (nfcapd -A; IPv4;
+    /// needs CAP_NET_RAW).
+    #[arg(short = 'A', long = "spoof", requires = "repeat")]
+    pub spoof: bool,
     /// Run after each rotation, without a shell: %f file, %d dir, %t slot
     /// time, %u slot epoch, %i ident (nfcapd -x).
     #[arg(short = 'x', long = "exec", value_name = "CMD")]
@@ -160,6 +165,7 @@ impl CollectArgs {
             bail!("at most 8 repeaters (-R)");
         }
         cfg.repeaters = self.repeat.iter().map(|r| repeater(r)).collect::<anyhow::Result<_>>()?;
+        cfg.repeat_spoof = self.spoof;
         cfg.after_rotate = self.exec.clone();
         cfg.pidfile = self.pidfile.clone();
         cfg.metrics = self.metrics;
