@@ -299,6 +299,12 @@ fn gnuplot_lines_per_file_add_up_to_a_full_scan() {
     let flows: u64 = rows.iter().map(|r| r[1].parse::<u64>().unwrap()).sum();
     let (_, scan) = query(&["-o", "null"]);
     assert_eq!(flows, summary_flows(&scan));
+    // Footer totals cannot honour a filter: refused, not ignored.
+    let fx = fixture().to_str().unwrap().to_string();
+    let mut out = Vec::new();
+    let err =
+        weir_cli::run(["weir", "query", "-R", &fx, "-g", "proto", "udp"], &mut out).unwrap_err();
+    assert!(format!("{err:#}").contains("takes no filter"), "{err:#}");
 }
 
 #[test]

@@ -96,6 +96,8 @@ pub struct Collector {
     cfg: CollectConfig,
     listeners: Vec<(Listener, &'static str)>,
     metrics: Option<std::net::TcpListener>,
+    /// The raw socket of the spoofing repeater (`-A`), opened at build.
+    spoof: Option<socket2::Socket>,
 }
 
 /// How often the decode thread looks at the clock and the stop flag when
@@ -145,11 +147,16 @@ impl Collector {
             }
             None => None,
         };
+        let spoof = if cfg.repeat_spoof && !cfg.repeaters.is_empty() {
+            Some(listen::raw_socket().map_err(io_err("the spoofing repeater (-A)"))?)
+        } else {
+            None
+        };
         if let Some(p) = &cfg.pidfile {
             std::fs::write(p, format!("{}\n", std::process::id()))
                 .map_err(io_err(format!("pid file {}", p.display())))?;
         }
-        Ok(Collector { cfg, listeners, metrics })
+        Ok(Collector { cfg, listeners, metrics, spoof })
     }
 
     /// The bound metrics address, if a metrics endpoint was asked for.
@@ -222,7 +229,7 @@ impl Collector {
                             tx.clone(),
                             pool.clone(),
                             repeaters.clone(),
-                            cfg.repeat_spoof,
+                            self.spoof.as_ref(),
                             drops.clone(),
                             stop.clone(),
                         )

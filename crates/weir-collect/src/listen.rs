@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
@@ -101,6 +101,9 @@ pub(crate) struct ListenerStats {
     pub(crate) bytes: AtomicU64,
     pub(crate) queue_drops: AtomicU64,
     pub(crate) repeat_errors: AtomicU64,
+    /// Datagrams the spoofing repeater (`-A`) sent from its own address:
+    /// IPv6, or refused by the raw socket (larger than the route's MTU).
+    pub(crate) repeat_unspoofed: AtomicU64,
 }
 
 /// Queue drops per exporter, drained into slot footers at rotation.
@@ -140,7 +143,13 @@ pub(crate) fn bind(
         IpAddr::V4(g) if g.is_multicast() => {
             s.join_multicast_v4(&g, &mcast_if.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED))?;
         }
-        IpAddr::V6(g) if g.is_multicast() => s.join_multicast_v6(&g, 0)?,
+        IpAddr::V6(g) if g.is_multicast() => {
+            let scope = match addr {
+                SocketAddr::V6(a) => a.scope_id(),
+                SocketAddr::V4(_) => 0,
+            };
+            s.join_multicast_v6(&g, scope)?;
+        }
         _ => {}
     }
     let socket: UdpSocket = s.into();
@@ -160,7 +169,7 @@ pub(crate) fn spawn(
     queue: SyncSender<Batch>,
     pool: Pool,
     repeaters: Arc<Vec<SocketAddr>>,
-    spoof: bool,
+    spoof: Option<&Socket>,
     drops: DropMap,
     stop: Arc<AtomicBool>,
 ) -> io::Result<JoinHandle<()>> {
@@ -173,7 +182,7 @@ pub(crate) fn spawn(
             if l.addr.is_ipv6() { "[::]:0" } else { "0.0.0.0:0" }.parse().expect("literal");
         let s = UdpSocket::bind(any)?;
         s.set_nonblocking(true)?;
-        let raw = if spoof { Some(raw_socket()?) } else { None };
+        let raw = spoof.map(Socket::try_clone).transpose()?;
         Some(Repeat { plain: s, raw, packet: Vec::with_capacity(2048) })
     };
     std::thread::Builder::new().name(format!("recv {}", l.addr)).spawn(move || {
@@ -263,43 +272,58 @@ struct Repeat {
 
 /// A raw IPv4 socket whose packets carry their own IP header
 /// (IPPROTO_RAW implies IP_HDRINCL).
-fn raw_socket() -> io::Result<Socket> {
+pub(crate) fn raw_socket() -> io::Result<Socket> {
     let s = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(255))).map_err(|e| {
-        io::Error::new(
-            e.kind(),
-            format!("the spoofing repeater (-A) needs a raw socket (CAP_NET_RAW): {e}"),
-        )
+        io::Error::new(e.kind(), format!("a raw socket needs CAP_NET_RAW (root): {e}"))
     })?;
     s.set_nonblocking(true)?;
     Ok(s)
 }
 
+/// The IPv4 + UDP packet of `data` from `src` to `to`, into `p`: no IP
+/// options, id and header checksum left to the kernel, TTL 64, UDP
+/// checksum 0 (none, allowed over IPv4). `data` must fit (65,507 bytes).
+fn spoofed_packet(src: SocketAddrV4, to: SocketAddrV4, data: &[u8], p: &mut Vec<u8>) {
+    p.clear();
+    let total = (20 + 8 + data.len()) as u16;
+    p.extend_from_slice(&[0x45, 0]);
+    p.extend_from_slice(&total.to_be_bytes());
+    p.extend_from_slice(&[0, 0, 0, 0, 64, 17, 0, 0]);
+    p.extend_from_slice(&src.ip().octets());
+    p.extend_from_slice(&to.ip().octets());
+    p.extend_from_slice(&src.port().to_be_bytes());
+    p.extend_from_slice(&to.port().to_be_bytes());
+    p.extend_from_slice(&(total - 20).to_be_bytes());
+    p.extend_from_slice(&[0, 0]);
+    p.extend_from_slice(data);
+}
+
+/// Largest UDP payload of one IPv4 packet.
+const MAX_UDP4: usize = 65_507;
+
 impl Repeat {
     /// Sends `data`, received from `src`, to `to`: with `src` as the
-    /// packet's source when spoofing and both are IPv4, else from our own
-    /// address.
-    fn send(&mut self, data: &[u8], src: SocketAddr, to: &SocketAddr) -> io::Result<()> {
-        match (&self.raw, src, to) {
-            (Some(raw), SocketAddr::V4(s), SocketAddr::V4(t)) if data.len() <= 65_507 => {
-                let p = &mut self.packet;
-                p.clear();
-                let total = (20 + 8 + data.len()) as u16;
-                // IPv4: no options, id and checksum filled in by the kernel.
-                p.extend_from_slice(&[0x45, 0]);
-                p.extend_from_slice(&total.to_be_bytes());
-                p.extend_from_slice(&[0, 0, 0, 0, 64, 17, 0, 0]);
-                p.extend_from_slice(&s.ip().octets());
-                p.extend_from_slice(&t.ip().octets());
-                // UDP, checksum 0 (none, allowed over IPv4).
-                p.extend_from_slice(&s.port().to_be_bytes());
-                p.extend_from_slice(&t.port().to_be_bytes());
-                p.extend_from_slice(&(total - 20).to_be_bytes());
-                p.extend_from_slice(&[0, 0]);
-                p.extend_from_slice(data);
-                raw.send_to(p, &(*to).into()).map(|_| ())
+    /// packet's source when spoofing and both are IPv4; else, and when the
+    /// raw socket refuses the packet (larger than the route's MTU: a raw
+    /// socket does not fragment), from our own address, counted in
+    /// `unspoofed`.
+    fn send(
+        &mut self,
+        data: &[u8],
+        src: SocketAddr,
+        to: &SocketAddr,
+        unspoofed: &AtomicU64,
+    ) -> io::Result<()> {
+        if let (Some(raw), SocketAddr::V4(s), SocketAddr::V4(t)) = (&self.raw, src, to) {
+            if data.len() <= MAX_UDP4 {
+                spoofed_packet(s, *t, data, &mut self.packet);
+                if raw.send_to(&self.packet, &(*to).into()).is_ok() {
+                    return Ok(());
+                }
             }
-            _ => self.plain.send_to(data, to).map(|_| ()),
+            unspoofed.fetch_add(1, Ordering::Relaxed);
         }
+        self.plain.send_to(data, to).map(|_| ())
     }
 }
 
@@ -323,7 +347,7 @@ impl Receiving {
             for to in self.repeaters.iter() {
                 // A repeater that cannot keep up loses datagrams; the
                 // collector never waits for it.
-                if r.send(data, src, to).is_err() {
+                if r.send(data, src, to, &self.stats.repeat_unspoofed).is_err() {
                     self.stats.repeat_errors.fetch_add(1, Ordering::Relaxed);
                 }
             }
@@ -373,4 +397,30 @@ pub(crate) fn kernel_drops(l: &Listener) -> Option<u64> {
         let cols: Vec<&str> = line.split_whitespace().collect();
         (cols.get(9) == Some(&inode.as_str())).then(|| cols.last()?.parse().ok()).flatten()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spoofed_packets_carry_the_exporters_address() {
+        let mut p = Vec::new();
+        let src: SocketAddrV4 = "192.0.2.7:2055".parse().unwrap();
+        let to: SocketAddrV4 = "198.51.100.9:9995".parse().unwrap();
+        spoofed_packet(src, to, b"abc", &mut p);
+        assert_eq!(
+            p,
+            [
+                0x45, 0, 0, 31, 0, 0, 0, 0, 64, 17, 0, 0, 192, 0, 2, 7, 198, 51, 100,
+                9, // IPv4
+                0x08, 0x07, 0x27, 0x0b, 0, 11, 0, 0, // UDP
+                b'a', b'b', b'c',
+            ]
+        );
+        let big = vec![0u8; MAX_UDP4];
+        spoofed_packet(src, to, &big, &mut p);
+        assert_eq!(u16::from_be_bytes([p[2], p[3]]), 65_535);
+        assert_eq!(u16::from_be_bytes([p[24], p[25]]), 65_515);
+    }
 }

@@ -128,6 +128,12 @@ pub(crate) fn render(
         "counter",
         &mut lis(|s| s.repeat_errors.load(Ordering::Relaxed)).into_iter(),
     );
+    family(
+        "weir_repeat_unspoofed_total",
+        "Datagrams the spoofing repeater (-A) forwarded from its own address (IPv6, or larger than the MTU).",
+        "counter",
+        &mut lis(|s| s.repeat_unspoofed.load(Ordering::Relaxed)).into_iter(),
+    );
     let kdrops: Vec<(String, u64)> = listeners
         .iter()
         .filter_map(|(l, kind)| {

@@ -97,19 +97,21 @@ fn copy(src: &Path, dst: &Path, an: &mut Anonymizer, zstd: i32) -> anyhow::Resul
         on_exists: OnExists::Fail,
     };
     let mut w = SlotWriter::create(dst, meta, opts)?;
-    let mut reader = weir_store::ChunkReader::new();
-    for i in 0..file.blocks().len() {
-        let block = file.block(i).and_then(|b| b.read_all(&mut reader));
-        let mut batch = match block {
-            Ok(b) => b,
-            Err(e) => {
-                let _ = w.abort();
-                return Err(e.into());
-            }
-        };
-        an.batch(&mut batch);
-        w.write_batch(&batch)?;
-        file.release_block(i);
+    // Any failure from here on (a damaged block, a full disk) removes the
+    // copy begun.
+    let mut fill = |w: &mut SlotWriter| -> Result<(), weir_store::StoreError> {
+        let mut reader = weir_store::ChunkReader::new();
+        for i in 0..file.blocks().len() {
+            let mut batch = file.block(i)?.read_all(&mut reader)?;
+            an.batch(&mut batch);
+            w.write_batch(&batch)?;
+            file.release_block(i);
+        }
+        Ok(())
+    };
+    if let Err(e) = fill(&mut w) {
+        let _ = w.abort();
+        return Err(e.into());
     }
     // Per-exporter counters: the exporters anonymized like the flows'.
     let exporters = info
@@ -119,6 +121,10 @@ fn copy(src: &Path, dst: &Path, an: &mut Anonymizer, zstd: i32) -> anyhow::Resul
         .collect();
     w.set_exporters(exporters);
     let rows = w.rows();
-    w.finish()?;
+    let tmp = w.temp_path().to_path_buf();
+    if let Err(e) = w.finish() {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e.into());
+    }
     Ok(rows)
 }

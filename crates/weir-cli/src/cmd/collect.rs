@@ -106,15 +106,20 @@ pub struct CollectArgs {
     pub log: String,
 }
 
-fn repeater(s: &str) -> anyhow::Result<SocketAddr> {
+/// The address of `-R host[/port]`; with `-A` (`prefer_v4`) an IPv4 one
+/// when the host has one, since only IPv4 datagrams can be spoofed.
+fn repeater(s: &str, prefer_v4: bool) -> anyhow::Result<SocketAddr> {
     let (host, port) = match s.rsplit_once('/') {
         Some((h, p)) => (h, p.parse::<u16>().with_context(|| format!("-R {s}: bad port"))?),
         None => (s, 9995),
     };
-    (host, port)
-        .to_socket_addrs()
-        .with_context(|| format!("-R {s}"))?
-        .next()
+    let addrs: Vec<SocketAddr> =
+        (host, port).to_socket_addrs().with_context(|| format!("-R {s}"))?.collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4() || !prefer_v4)
+        .or(addrs.first())
+        .copied()
         .with_context(|| format!("-R {s}: no address"))
 }
 
@@ -164,7 +169,8 @@ impl CollectArgs {
         if self.repeat.len() > 8 {
             bail!("at most 8 repeaters (-R)");
         }
-        cfg.repeaters = self.repeat.iter().map(|r| repeater(r)).collect::<anyhow::Result<_>>()?;
+        cfg.repeaters =
+            self.repeat.iter().map(|r| repeater(r, self.spoof)).collect::<anyhow::Result<_>>()?;
         cfg.repeat_spoof = self.spoof;
         cfg.after_rotate = self.exec.clone();
         cfg.pidfile = self.pidfile.clone();

@@ -53,8 +53,8 @@ pub struct QueryArgs {
     #[arg(short = 'I')]
     pub info: bool,
     /// One line per file for gnuplot and spreadsheets, from the footers
-    /// (no filter): `yyyy-mm-dd HH:MM:SS,flows,packets,bytes` at the
-    /// slot's start.
+    /// (so no filter or profile): `yyyy-mm-dd HH:MM:SS,flows,packets,bytes`
+    /// at the slot's start.
     #[arg(short = 'g', conflicts_with = "info")]
     pub gnuplot: bool,
     /// Top-N statistic: ELEMENT[:p][/ORDER[:a|d]]… or record/ORDER; up to 8.
@@ -149,6 +149,9 @@ pub fn run(args: &QueryArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         return crate::cmd::inspect::nfdump_info(&files, out);
     }
     if args.gnuplot {
+        if !args.filter.is_empty() || args.input.filter_file.is_some() || args.profile.is_some() {
+            bail!("-g prints the totals in the files' footers: it takes no filter or profile");
+        }
         return gnuplot(&files, args.input.utc, out);
     }
     let mode = mode(args, post)?;
@@ -169,9 +172,10 @@ fn gnuplot(files: &[PathBuf], utc: bool, out: &mut dyn Write) -> anyhow::Result<
                 .single()
                 .map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string())
         } else {
+            // The earlier reading of an hour that a clock change repeats.
             chrono::Local
                 .timestamp_opt(s, 0)
-                .single()
+                .earliest()
                 .map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string())
         };
         let when = when.unwrap_or_else(|| s.to_string());
