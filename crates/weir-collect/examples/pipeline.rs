@@ -23,6 +23,7 @@ use std::sync::atomic::AtomicBool;
 
 use weir_collect::send::{Format, SendOptions, encode};
 use weir_collect::{CollectConfig, Collector, Input};
+use weir_encode::pcap::{LINKTYPE_RAW, PcapWriter, ipv4_udp_packet};
 use weir_gen::{GenConfig, Generator};
 use weir_record::FlowRecord;
 
@@ -69,31 +70,17 @@ fn gen_capture(format: Format, n: usize, out: &Path) {
     // Capture times: spread over the flows' receive times.
     let t0 = flows.first().map_or(0, |f| f.received);
     let t1 = flows.last().map_or(0, |f| f.received).max(t0 + 1);
-    let mut pcap = Vec::new();
-    pcap.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-    pcap.extend_from_slice(&2u16.to_le_bytes());
-    pcap.extend_from_slice(&4u16.to_le_bytes());
-    pcap.extend_from_slice(&[0; 8]);
-    pcap.extend_from_slice(&65_535u32.to_le_bytes());
-    pcap.extend_from_slice(&101u32.to_le_bytes()); // raw IP
+    let file = std::io::BufWriter::new(std::fs::File::create(out).expect("create capture"));
+    let mut pcap = PcapWriter::new(file, LINKTYPE_RAW).expect("write capture");
+    let (src, dst) =
+        ("192.0.2.1:2055".parse().expect("literal"), "127.0.0.1:9995".parse().expect("literal"));
+    let mut frame = Vec::new();
     for (i, d) in dgs.iter().enumerate() {
         let ts_ms = t0 + (t1 - t0) * i as u64 / dgs.len().max(1) as u64;
-        let len = 28 + d.len();
-        pcap.extend_from_slice(&((ts_ms / 1000) as u32).to_le_bytes());
-        pcap.extend_from_slice(&((ts_ms % 1000 * 1000) as u32).to_le_bytes());
-        pcap.extend_from_slice(&(len as u32).to_le_bytes());
-        pcap.extend_from_slice(&(len as u32).to_le_bytes());
-        // IPv4 header: 192.0.2.1 -> 127.0.0.1, UDP.
-        pcap.extend_from_slice(&[0x45, 0]);
-        pcap.extend_from_slice(&(len as u16).to_be_bytes());
-        pcap.extend_from_slice(&[0, 0, 0x40, 0, 64, 17, 0, 0, 192, 0, 2, 1, 127, 0, 0, 1]);
-        pcap.extend_from_slice(&2055u16.to_be_bytes());
-        pcap.extend_from_slice(&9995u16.to_be_bytes());
-        pcap.extend_from_slice(&((8 + d.len()) as u16).to_be_bytes());
-        pcap.extend_from_slice(&[0, 0]);
-        pcap.extend_from_slice(d);
+        ipv4_udp_packet(src, dst, d, &mut frame);
+        pcap.packet(ts_ms * 1_000_000, frame.len() as u32, &frame).expect("write capture");
     }
-    std::fs::write(out, &pcap).expect("write capture");
+    pcap.flush().expect("write capture");
     let mut o = std::io::stdout().lock();
     let _ = writeln!(o, "{} flows in {} datagrams -> {}", flows.len(), dgs.len(), out.display());
 }

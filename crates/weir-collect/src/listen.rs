@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::net::{IpAddr, SocketAddr, SocketAddrV4, UdpSocket};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
@@ -12,6 +12,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use socket2::{Domain, Protocol, Socket, Type};
+use weir_encode::pcap::{MAX_UDP4_PAYLOAD, ipv4_udp_packet};
 
 /// Datagrams received in one go, on their way to the decoder: payloads
 /// back to back in one buffer, so that a datagram costs one copy and no
@@ -280,27 +281,6 @@ pub(crate) fn raw_socket() -> io::Result<Socket> {
     Ok(s)
 }
 
-/// The IPv4 + UDP packet of `data` from `src` to `to`, into `p`: no IP
-/// options, id and header checksum left to the kernel, TTL 64, UDP
-/// checksum 0 (none, allowed over IPv4). `data` must fit (65,507 bytes).
-fn spoofed_packet(src: SocketAddrV4, to: SocketAddrV4, data: &[u8], p: &mut Vec<u8>) {
-    p.clear();
-    let total = (20 + 8 + data.len()) as u16;
-    p.extend_from_slice(&[0x45, 0]);
-    p.extend_from_slice(&total.to_be_bytes());
-    p.extend_from_slice(&[0, 0, 0, 0, 64, 17, 0, 0]);
-    p.extend_from_slice(&src.ip().octets());
-    p.extend_from_slice(&to.ip().octets());
-    p.extend_from_slice(&src.port().to_be_bytes());
-    p.extend_from_slice(&to.port().to_be_bytes());
-    p.extend_from_slice(&(total - 20).to_be_bytes());
-    p.extend_from_slice(&[0, 0]);
-    p.extend_from_slice(data);
-}
-
-/// Largest UDP payload of one IPv4 packet.
-const MAX_UDP4: usize = 65_507;
-
 impl Repeat {
     /// Sends `data`, received from `src`, to `to`: with `src` as the
     /// packet's source when spoofing and both are IPv4; else, and when the
@@ -315,8 +295,8 @@ impl Repeat {
         unspoofed: &AtomicU64,
     ) -> io::Result<()> {
         if let (Some(raw), SocketAddr::V4(s), SocketAddr::V4(t)) = (&self.raw, src, to) {
-            if data.len() <= MAX_UDP4 {
-                spoofed_packet(s, *t, data, &mut self.packet);
+            if data.len() <= MAX_UDP4_PAYLOAD {
+                ipv4_udp_packet(s, *t, data, &mut self.packet);
                 if raw.send_to(&self.packet, &(*to).into()).is_ok() {
                     return Ok(());
                 }
@@ -397,30 +377,4 @@ pub(crate) fn kernel_drops(l: &Listener) -> Option<u64> {
         let cols: Vec<&str> = line.split_whitespace().collect();
         (cols.get(9) == Some(&inode.as_str())).then(|| cols.last()?.parse().ok()).flatten()
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn spoofed_packets_carry_the_exporters_address() {
-        let mut p = Vec::new();
-        let src: SocketAddrV4 = "192.0.2.7:2055".parse().unwrap();
-        let to: SocketAddrV4 = "198.51.100.9:9995".parse().unwrap();
-        spoofed_packet(src, to, b"abc", &mut p);
-        assert_eq!(
-            p,
-            [
-                0x45, 0, 0, 31, 0, 0, 0, 0, 64, 17, 0, 0, 192, 0, 2, 7, 198, 51, 100,
-                9, // IPv4
-                0x08, 0x07, 0x27, 0x0b, 0, 11, 0, 0, // UDP
-                b'a', b'b', b'c',
-            ]
-        );
-        let big = vec![0u8; MAX_UDP4];
-        spoofed_packet(src, to, &big, &mut p);
-        assert_eq!(u16::from_be_bytes([p[2], p[3]]), 65_535);
-        assert_eq!(u16::from_be_bytes([p[24], p[25]]), 65_515);
-    }
 }

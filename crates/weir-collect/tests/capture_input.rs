@@ -9,12 +9,9 @@ use std::sync::atomic::AtomicBool;
 
 use weir_collect::send::{Format, SendOptions, encode};
 use weir_collect::{CollectConfig, Collector, Input};
-use weir_encode::pcap::PcapWriter;
+use weir_encode::pcap::{LINKTYPE_RAW, PcapWriter, ipv4_udp_packet};
 use weir_gen::{GenConfig, Generator};
 use weir_record::FlowRecord;
-
-/// pcap link type of frames that start with the IP header.
-const LINKTYPE_RAW: u32 = 101;
 
 /// Writes the v9 datagrams of `flows` as a pcap of raw IPv4/UDP frames,
 /// one per datagram, captured at the flows' receive times; returns the
@@ -27,20 +24,12 @@ fn write_capture(flows: &[FlowRecord], path: &Path) -> usize {
     let span = flows[flows.len() - 1].received - t0 + 1;
     let file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
     let mut pcap = PcapWriter::new(file, LINKTYPE_RAW).unwrap();
+    let (src, dst) = ("192.0.2.1:2055".parse().unwrap(), "127.0.0.1:9995".parse().unwrap());
     let mut frame = Vec::new();
     for (i, d) in dgs.iter().enumerate() {
         let ts_ms = t0 + span * i as u64 / dgs.len() as u64;
-        let len = 28 + d.len();
-        frame.clear();
-        frame.extend_from_slice(&[0x45, 0]);
-        frame.extend_from_slice(&(len as u16).to_be_bytes());
-        frame.extend_from_slice(&[0, 0, 0x40, 0, 64, 17, 0, 0, 192, 0, 2, 1, 127, 0, 0, 1]);
-        frame.extend_from_slice(&2055u16.to_be_bytes());
-        frame.extend_from_slice(&9995u16.to_be_bytes());
-        frame.extend_from_slice(&((8 + d.len()) as u16).to_be_bytes());
-        frame.extend_from_slice(&[0, 0]);
-        frame.extend_from_slice(d);
-        pcap.packet(ts_ms * 1_000_000, len as u32, &frame).unwrap();
+        ipv4_udp_packet(src, dst, d, &mut frame);
+        pcap.packet(ts_ms * 1_000_000, frame.len() as u32, &frame).unwrap();
     }
     pcap.flush().unwrap();
     dgs.len()
