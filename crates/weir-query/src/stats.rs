@@ -25,15 +25,32 @@ use crate::spill::{Dec, Enc, SpillSet, read_entries};
 /// "No protocol" in [`StatEntry::proto`].
 const NO_PROTO: u16 = 0x100;
 
-/// One value's sums. No heap allocation per entry.
+/// What a statistic keeps per value: time span and sums.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct StatEntry {
-    pub value: u128,
+pub(crate) struct Sums {
     pub first: u64,
     pub last: u64,
     pub flows: u64,
     pub packets: u64,
     pub bytes: u64,
+}
+
+impl Sums {
+    #[inline]
+    fn add(&mut self, o: &Sums) {
+        self.first = self.first.min(o.first);
+        self.last = self.last.max(o.last);
+        self.flows = self.flows.saturating_add(o.flows);
+        self.packets = self.packets.saturating_add(o.packets);
+        self.bytes = self.bytes.saturating_add(o.bytes);
+    }
+}
+
+/// One value's sums. No heap allocation per entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct StatEntry {
+    pub value: u128,
+    pub s: Sums,
     pub proto: u16,
 }
 
@@ -45,11 +62,7 @@ impl StatEntry {
 
     #[inline]
     fn add(&mut self, o: &StatEntry) {
-        self.first = self.first.min(o.first);
-        self.last = self.last.max(o.last);
-        self.flows = self.flows.saturating_add(o.flows);
-        self.packets = self.packets.saturating_add(o.packets);
-        self.bytes = self.bytes.saturating_add(o.bytes);
+        self.s.add(&o.s);
     }
 
     const BYTES: usize = 16 + 2 + 5 * 8;
@@ -59,11 +72,11 @@ impl StatEntry {
             .u128(self.value)
             .u8(self.proto as u8)
             .u8((self.proto >> 8) as u8)
-            .u64(self.first)
-            .u64(self.last)
-            .u64(self.flows)
-            .u64(self.packets)
-            .u64(self.bytes);
+            .u64(self.s.first)
+            .u64(self.s.last)
+            .u64(self.s.flows)
+            .u64(self.s.packets)
+            .u64(self.s.bytes);
     }
 
     fn decode(b: &[u8]) -> StatEntry {
@@ -71,11 +84,13 @@ impl StatEntry {
         StatEntry {
             value: d.u128(),
             proto: u16::from(d.u8()) | u16::from(d.u8()) << 8,
-            first: d.u64(),
-            last: d.u64(),
-            flows: d.u64(),
-            packets: d.u64(),
-            bytes: d.u64(),
+            s: Sums {
+                first: d.u64(),
+                last: d.u64(),
+                flows: d.u64(),
+                packets: d.u64(),
+                bytes: d.u64(),
+            },
         }
     }
 }
@@ -96,24 +111,13 @@ const NARROW_LIMIT: u128 = 1 << 48;
 struct Narrow {
     /// value | proto << 48.
     key: u64,
-    first: u64,
-    last: u64,
-    flows: u64,
-    packets: u64,
-    bytes: u64,
+    s: Sums,
 }
 
 impl Narrow {
     #[inline]
     fn of(e: &StatEntry) -> Narrow {
-        Narrow {
-            key: e.value as u64 | u64::from(e.proto) << 48,
-            first: e.first,
-            last: e.last,
-            flows: e.flows,
-            packets: e.packets,
-            bytes: e.bytes,
-        }
+        Narrow { key: e.value as u64 | u64::from(e.proto) << 48, s: e.s }
     }
 
     #[inline]
@@ -121,11 +125,7 @@ impl Narrow {
         StatEntry {
             value: u128::from(self.key & ((1 << 48) - 1)),
             proto: (self.key >> 48) as u16,
-            first: self.first,
-            last: self.last,
-            flows: self.flows,
-            packets: self.packets,
-            bytes: self.bytes,
+            s: self.s,
         }
     }
 
@@ -136,11 +136,7 @@ impl Narrow {
 
     #[inline]
     fn add(&mut self, o: &Narrow) {
-        self.first = self.first.min(o.first);
-        self.last = self.last.max(o.last);
-        self.flows = self.flows.saturating_add(o.flows);
-        self.packets = self.packets.saturating_add(o.packets);
-        self.bytes = self.bytes.saturating_add(o.bytes);
+        self.s.add(&o.s);
     }
 }
 
@@ -336,11 +332,13 @@ impl ElemAcc {
                 let e = StatEntry {
                     value,
                     proto: if per_proto { proto.u64_or(i, 0) as u16 & 0xff } else { NO_PROTO },
-                    first: first.u64_or(i, 0),
-                    last: last.u64_or(i, 0),
-                    flows: flows.get(i).map_or(1, |v| v as u64),
-                    packets: packets.u64_or(i, 0),
-                    bytes: bytes.u64_or(i, 0),
+                    s: Sums {
+                        first: first.u64_or(i, 0),
+                        last: last.u64_or(i, 0),
+                        flows: flows.get(i).map_or(1, |v| v as u64),
+                        packets: packets.u64_or(i, 0),
+                        bytes: bytes.u64_or(i, 0),
+                    },
                 };
                 self.map.add(e);
             }
@@ -431,11 +429,11 @@ impl Spill {
 /// The record a `-P` filter sees for a statistic row.
 fn post_record(el: &StatElement, per_proto: bool, e: &StatEntry) -> FlowRecord {
     let mut r = FlowRecord {
-        first: e.first,
-        last: e.last,
-        packets: e.packets,
-        bytes: e.bytes,
-        flows: Some(e.flows),
+        first: e.s.first,
+        last: e.s.last,
+        packets: e.s.packets,
+        bytes: e.s.bytes,
+        flows: Some(e.s.flows),
         ..Default::default()
     };
     if let Some(&f) = el.fields.first() {
@@ -462,7 +460,7 @@ fn rank_into(
             continue;
         }
         for (o, t) in orders.iter().zip(tops.iter_mut()) {
-            let v = counters_value(o.key, e.first, e.last, e.flows, e.packets, e.bytes);
+            let v = counters_value(o.key, e.s.first, e.s.last, e.s.flows, e.s.packets, e.s.bytes);
             t.push((rank(*o, v), e.value, e.proto), e);
         }
     }
@@ -472,9 +470,9 @@ fn row(e: &StatEntry) -> StatRow {
     StatRow {
         value: e.value,
         proto: (e.proto != NO_PROTO).then_some(e.proto as u8),
-        first_ms: e.first,
-        last_ms: e.last,
-        counters: Counters { flows: e.flows, packets: e.packets, bytes: e.bytes },
+        first_ms: e.s.first,
+        last_ms: e.s.last,
+        counters: Counters { flows: e.s.flows, packets: e.s.packets, bytes: e.s.bytes },
     }
 }
 
