@@ -1,6 +1,5 @@
-//! Reading a capture file (or stdin), gunzipping it if needed: whole into
-//! memory ([`read_input`]), or frame by frame in bounded parts
-//! ([`read_frames`]) for captures of any size.
+//! Reading a capture file (or stdin), gunzipping it if needed, frame by
+//! frame in bounded parts ([`read_frames`]) for captures of any size.
 
 use std::fmt;
 use std::io::Read;
@@ -27,21 +26,6 @@ impl std::error::Error for InputError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         Some(&self.source)
     }
-}
-
-/// Reads a whole capture: a file, or stdin for `-`. gzip-compressed input
-/// (magic `1f 8b`, e.g. `capture.pcap.gz`) is decompressed, several
-/// concatenated gzip members included.
-pub fn read_input(path: &Path) -> Result<Vec<u8>, InputError> {
-    let err = |source| InputError { path: path.display().to_string(), source };
-    let raw = if path.as_os_str() == "-" {
-        let mut v = Vec::new();
-        std::io::stdin().lock().read_to_end(&mut v).map_err(err)?;
-        v
-    } else {
-        std::fs::read(path).map_err(err)?
-    };
-    gunzip_if_needed(raw).map_err(err)
 }
 
 /// Why [`read_frames`] stopped.
@@ -81,17 +65,6 @@ pub fn read_frames<E>(
         StreamError::Io(source) => err(source),
         StreamError::Handler(h) => FramesError::Handler(h),
     })
-}
-
-/// Decompresses `raw` if it starts with the gzip magic.
-pub(crate) fn gunzip_if_needed(raw: Vec<u8>) -> std::io::Result<Vec<u8>> {
-    if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::with_capacity(raw.len().saturating_mul(3));
-        flate2::read::MultiGzDecoder::new(&raw[..]).read_to_end(&mut out)?;
-        Ok(out)
-    } else {
-        Ok(raw)
-    }
 }
 
 #[cfg(test)]
@@ -164,13 +137,27 @@ mod tests {
 
     #[test]
     fn gzip_and_plain() {
-        let data = b"\xd4\xc3\xb2\xa1 some capture bytes".to_vec();
-        assert_eq!(gunzip_if_needed(data.clone()).unwrap(), data);
+        let dir = tempfile::tempdir().unwrap();
+        let data = capture(3);
+        let count = |path: &Path| {
+            let mut n = 0;
+            read_frames::<()>(path, |_| {
+                n += 1;
+                Ok(())
+            })
+            .map(|damage| (n, damage.is_none()))
+        };
+        let plain = dir.path().join("p.pcap");
+        std::fs::write(&plain, &data).unwrap();
+        assert_eq!(count(&plain).unwrap(), (3, true));
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gz.write_all(&data).unwrap();
         let packed = gz.finish().unwrap();
-        assert_eq!(gunzip_if_needed(packed.clone()).unwrap(), data);
+        let gzf = dir.path().join("p.pcap.gz");
+        std::fs::write(&gzf, &packed).unwrap();
+        assert_eq!(count(&gzf).unwrap(), (3, true));
         // A cut gzip stream is an error, not a panic.
-        assert!(gunzip_if_needed(packed[..packed.len() - 6].to_vec()).is_err());
+        std::fs::write(&gzf, &packed[..packed.len() - 6]).unwrap();
+        assert!(matches!(count(&gzf), Err(FramesError::Input(_))));
     }
 }
