@@ -151,22 +151,27 @@ impl<'a> Run<'a> {
         }
         r.last_ms = r.last_ms.max(ms);
         self.cache.packet(ts_ns, linktype, orig_len, data, &mut self.buf);
-        self.drain()
+        self.drain(false)
     }
 
     /// No packet until `now_ns`: exports timed-out flows, publishes slots.
     #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     pub(crate) fn tick(&mut self, now_ns: u64) -> Result<(), PcapError> {
         self.cache.advance(now_ns, &mut self.buf);
-        self.drain()?;
-        // Publish slots whose time has passed even when nothing ended now.
-        self.out.close_before(self.cache.clock_ns() / 1_000_000)
+        // Slots whose time has passed are published even when no flow
+        // ended now.
+        self.drain(true)
     }
 
-    fn drain(&mut self) -> Result<(), PcapError> {
-        if !self.buf.is_empty() {
+    /// Writes the flows that ended; then publishes the slots that are
+    /// complete, if any flow was written or `always`.
+    fn drain(&mut self, always: bool) -> Result<(), PcapError> {
+        let ended = !self.buf.is_empty();
+        if ended {
             self.out.write(&self.buf)?;
             self.buf.clear();
+        }
+        if ended || always {
             self.out.close_before(self.cache.clock_ns() / 1_000_000)?;
         }
         Ok(())
