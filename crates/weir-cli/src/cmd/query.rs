@@ -167,18 +167,14 @@ fn gnuplot(files: &[PathBuf], utc: bool, out: &mut dyn Write) -> anyhow::Result<
         let f = weir_store::SlotFile::open(path)?;
         let (s, t) = (f.info().slot_start_s, &f.info().totals.all);
         let when = if utc {
-            chrono::Utc
-                .timestamp_opt(s, 0)
-                .single()
-                .map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string())
+            crate::units::fmt_time_s(s)
         } else {
             // The earlier reading of an hour that a clock change repeats.
             chrono::Local
                 .timestamp_opt(s, 0)
                 .earliest()
-                .map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string())
+                .map_or_else(|| s.to_string(), |d| d.format("%Y-%m-%d %H:%M:%S").to_string())
         };
-        let when = when.unwrap_or_else(|| s.to_string());
         writeln!(out, "{when},{},{},{}", t.flows, t.packets, t.bytes)?;
     }
     Ok(crate::EXIT_OK)
