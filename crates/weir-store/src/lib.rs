@@ -45,8 +45,8 @@ mod spare;
 mod writer;
 
 pub use codec::{
-    ChunkMeta, FLAG_SHUFFLE, FLAG_VALIDITY, FLAG_ZSTD, KIND_DELTA, KIND_DICT, KIND_FOR, KIND_REL,
-    decode as decode_chunk, encode as encode_chunk,
+    ChunkMeta, EncodeHint, FLAG_SHUFFLE, FLAG_VALIDITY, FLAG_ZSTD, KIND_DELTA, KIND_DICT, KIND_FOR,
+    KIND_REL, decode as decode_chunk, encode as encode_chunk, encode_hinted as encode_chunk_hinted,
 };
 pub use error::{ErrorKind, Result, StoreError};
 pub use format::{
