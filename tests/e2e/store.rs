@@ -47,21 +47,19 @@ fn to_csv(recs: &[FlowRecord]) -> String {
     s
 }
 
-/// Rewrites the frozen v1 file and its CSV. Run by hand, once, when format
-/// version 1 is released: `cargo test --test e2e regenerate_frozen_v1 -- --ignored`.
-/// Never rerun after that: the point of the file is that it does not change.
-#[test]
-#[ignore = "writes the frozen file; only for the release of a format version"]
-fn regenerate_frozen_v1() {
+/// Writes the frozen file of the current format version into
+/// `tests/data/store/vN/`. Every version's file holds the same flows, whose
+/// CSV is kept once, beside the v1 file.
+fn write_frozen(version: u16) {
     let recs = frozen_flows();
-    let dir = data("store/v1");
+    let dir = data(&format!("store/v{version}"));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("gen-seed7.weir");
     let _ = std::fs::remove_file(&path);
     let meta = SlotMeta {
         slot_start_s: 1_709_532_000,
         slot_len_s: 300,
-        ident: "frozen-v1".into(),
+        ident: format!("frozen-v{version}"),
         creator: Creator::Gen,
     };
     let opts =
@@ -71,23 +69,48 @@ fn regenerate_frozen_v1() {
         w.push(r).unwrap();
     }
     w.finish().unwrap();
-    std::fs::write(dir.join("gen-seed7.csv"), to_csv(&recs)).unwrap();
+    let csv = data("store/v1/gen-seed7.csv");
+    if version == 1 {
+        std::fs::write(csv, to_csv(&recs)).unwrap();
+    } else {
+        assert_eq!(std::fs::read_to_string(csv).unwrap(), to_csv(&recs), "the generator changed");
+    }
 }
 
-/// Every later build must read the frozen version-1 file exactly: every
-/// field of every record equals the CSV written beside it from the
-/// generator (not from the store), and every checksum holds.
+/// Rewrites the frozen v1 file and its CSV. Run by hand, once, when format
+/// version 1 was released (by a build writing version 1):
+/// `cargo test --test e2e regenerate_frozen_v1 -- --ignored`. Never rerun
+/// after that: the point of the file is that it does not change.
 #[test]
-fn frozen_v1_file_reads_back_exactly() {
-    let f = SlotFile::open(data("store/v1/gen-seed7.weir")).unwrap();
-    assert_eq!(f.version(), 1);
-    assert_eq!(f.info().ident, "frozen-v1");
+#[ignore = "writes the frozen file; only for the release of a format version"]
+fn regenerate_frozen_v1() {
+    assert_eq!(weir_store::VERSION, 1, "this build writes another version");
+    write_frozen(1);
+}
+
+/// The same for version 2 (packed dictionary indices).
+#[test]
+#[ignore = "writes the frozen file; only for the release of a format version"]
+fn regenerate_frozen_v2() {
+    assert_eq!(weir_store::VERSION, 2, "this build writes another version");
+    write_frozen(2);
+}
+
+/// Every later build must read a frozen file exactly: every field of every
+/// record equals the CSV written beside it from the generator (not from
+/// the store), and every checksum holds. Returns the encodings (enc bytes
+/// without the zstd bit) the file uses.
+fn check_frozen(version: u16) -> Vec<u8> {
+    let f = SlotFile::open(data(&format!("store/v{version}/gen-seed7.weir"))).unwrap();
+    assert_eq!(f.version(), version);
+    assert_eq!(f.info().ident, format!("frozen-v{version}"));
     assert_eq!(f.info().slot_start_s, 1_709_532_000);
     assert!(f.verify().unwrap() > 100);
     let mut reader = ChunkReader::new();
     let mut recs = Vec::new();
     let mut kinds = [false; 4];
     let (mut zstd, mut raw) = (false, false);
+    let mut encs = Vec::new();
     for i in 0..f.blocks().len() {
         let b = f.block(i).unwrap();
         for e in b.entries() {
@@ -95,6 +118,7 @@ fn frozen_v1_file_reads_back_exactly() {
             let z = e.meta.enc & weir_store::FLAG_ZSTD != 0;
             zstd |= z;
             raw |= !z;
+            encs.push(e.meta.enc & !weir_store::FLAG_ZSTD);
         }
         recs.extend(b.read_all(&mut reader).unwrap().records());
     }
@@ -109,6 +133,25 @@ fn frozen_v1_file_reads_back_exactly() {
         assert_eq!(g, e, "record {n} differs");
     }
     assert_eq!(f.info().totals.all.flows, recs.len() as u64);
+    encs
+}
+
+#[test]
+fn frozen_v1_file_reads_back_exactly() {
+    let encs = check_frozen(1);
+    assert!(
+        encs.iter().all(|e| e & weir_store::FLAG_PACKED == 0),
+        "version 1 has no packed indices"
+    );
+}
+
+#[test]
+fn frozen_v2_file_reads_back_exactly() {
+    let encs = check_frozen(2);
+    assert!(
+        encs.contains(&(KIND_DICT | weir_store::FLAG_PACKED)),
+        "the v2 file exercises packed dictionary indices"
+    );
 }
 
 /// Generates four slots under a fresh directory and returns their files.
@@ -193,13 +236,14 @@ fn wrong_magic_and_future_version_are_named() {
     let mut b = std::fs::read(&files[0]).unwrap();
     b[0..8].copy_from_slice(b"nfcapd\0\0");
     std::fs::write(&files[0], &b).unwrap();
-    // A future version: version 2 in header and trailer, header CRC fixed up.
+    // A future version in header and trailer, header CRC fixed up.
+    let future = weir_store::VERSION + 1;
     let mut b = std::fs::read(&files[3]).unwrap();
-    b[8..10].copy_from_slice(&2u16.to_le_bytes());
+    b[8..10].copy_from_slice(&future.to_le_bytes());
     let crc = crc32(&b[0..28]);
     b[28..32].copy_from_slice(&crc.to_le_bytes());
     let n = b.len();
-    b[n - 16..n - 14].copy_from_slice(&2u16.to_le_bytes());
+    b[n - 16..n - 14].copy_from_slice(&future.to_le_bytes());
     std::fs::write(&files[3], &b).unwrap();
 
     let (code, out) = weir(&["inspect", dir.path().to_str().unwrap()]);
@@ -213,9 +257,10 @@ fn wrong_magic_and_future_version_are_named() {
     );
     assert!(
         bad[1].contains(files[3].to_str().unwrap())
-            && bad[1].contains(
-                "offset 8: unsupported format version 2 (this build reads versions 1..=1)"
-            ),
+            && bad[1].contains(&format!(
+                "offset 8: unsupported format version {future} (this build reads versions 1..={})",
+                weir_store::VERSION
+            )),
         "{}",
         bad[1]
     );

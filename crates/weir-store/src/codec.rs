@@ -27,6 +27,12 @@ pub const FLAG_SHUFFLE: u8 = 1 << 4;
 pub const FLAG_ZSTD: u8 = 1 << 5;
 /// Flag: a validity bitmap precedes the values.
 pub const FLAG_VALIDITY: u8 = 1 << 6;
+/// Flag (DICT only): the indices are packed, 1, 2 or 4 bits each.
+pub const FLAG_PACKED: u8 = 1 << 7;
+/// The writer's kind for a dictionary with packed indices.
+const KIND_PACKED_DICT: u8 = KIND_DICT | FLAG_PACKED;
+/// Most values a packed dictionary holds (4-bit indices).
+const PACKED_MAX: usize = 16;
 
 /// How one chunk was encoded: the column entry without its location.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,6 +159,11 @@ fn encode_best(
 ) -> (u8, u8, u128, u16) {
     let rows = column.len();
     let for_width = width_of(zone.max - zone.min);
+    if let Values::U64(vals) = &column.values
+        && let Some(r) = try_packed_dict(vals, valid, zone, out)
+    {
+        return r;
+    }
     let dict = match &column.values {
         Values::U64(vals) => try_dict(vals, valid, zone, for_width, dict_len, out),
         Values::U128(vals) => try_dict(vals, valid, zone, for_width, dict_len, out),
@@ -190,6 +201,7 @@ fn encode_as(
     let is_valid = |i: usize| valid.is_none_or(|b| b.get(i));
     let for_width = width_of(zone.max - zone.min);
     match (kind, &column.values) {
+        (KIND_PACKED_DICT, Values::U64(vals)) => try_packed_dict(vals, valid, zone, out),
         (KIND_DICT, Values::U64(vals)) => try_dict(vals, valid, zone, for_width, dict_len, out)
             .map(|w| (KIND_DICT, w, zone.min, 0)),
         (KIND_DICT, Values::U128(vals)) => try_dict(vals, valid, zone, for_width, dict_len, out)
@@ -565,6 +577,88 @@ fn radix_sort_high(keys: &mut Vec<u64>, tmp: &mut Vec<u64>, bits: u32) {
     }
 }
 
+/// Index bits per row of a packed dictionary of `n` values.
+fn packed_bits(n: usize) -> usize {
+    match n {
+        0..=2 => 1,
+        3..=4 => 2,
+        _ => 4,
+    }
+}
+
+/// A dictionary with packed indices, for integer columns of one-byte
+/// range with at most [`PACKED_MAX`] distinct values (protocol, ToS, masks,
+/// TCP flags): a fourth to half of FOR's bytes, and zstd's time with them,
+/// with no hashing (a 256-entry table). Writes it and returns the kind, or
+/// returns `None` (leaving `out` untouched) when the column does not fit.
+fn try_packed_dict(
+    vals: &[u64],
+    valid: Option<&Bitmap>,
+    zone: &ZoneMap,
+    out: &mut Vec<u8>,
+) -> Option<(u8, u8, u128, u16)> {
+    let rows = vals.len();
+    if zone.max - zone.min > 255 || zone.max == zone.min || rows < 64 {
+        return None;
+    }
+    let min = zone.min as u64;
+    let is_valid = |i: usize| valid.is_none_or(|b| b.get(i));
+    // Offsets from the minimum, one byte each; a table of those present.
+    let mut seen = [0u8; 256];
+    match valid {
+        None => vals.iter().for_each(|&v| seen[(v - min) as usize & 255] = 1),
+        Some(_) => vals.iter().enumerate().filter(|&(i, _)| is_valid(i)).for_each(|(_, &v)| {
+            seen[(v - min) as usize & 255] = 1;
+        }),
+    }
+    let n = seen.iter().filter(|&&x| x != 0).count();
+    if n > PACKED_MAX {
+        return None;
+    }
+    // Rank of each offset (ascending), and the entries as differences.
+    let mut rank = [0u8; 256];
+    out.extend_from_slice(&(n as u32).to_le_bytes());
+    let (mut r, mut prev) = (0u8, 0usize);
+    for (off, _) in seen.iter().enumerate().filter(|&(_, &x)| x != 0) {
+        rank[off] = r;
+        out.push((off - prev) as u8);
+        prev = off;
+        r += 1;
+    }
+    let start = out.len();
+    let bits = packed_bits(n);
+    out.resize(start + rows.div_ceil(8 / bits), 0);
+    let dst = &mut out[start..];
+    let rank = |v: u64| rank[(v - min) as usize & 255];
+    match (bits, valid) {
+        (1, None) => pack::<1>(vals.iter().map(|&v| rank(v)), dst),
+        (2, None) => pack::<2>(vals.iter().map(|&v| rank(v)), dst),
+        (_, None) => pack::<4>(vals.iter().map(|&v| rank(v)), dst),
+        (_, Some(_)) => {
+            let idx = (0..rows).map(|i| if is_valid(i) { rank(vals[i]) } else { 0 });
+            match bits {
+                1 => pack::<1>(idx, dst),
+                2 => pack::<2>(idx, dst),
+                _ => pack::<4>(idx, dst),
+            }
+        }
+    }
+    Some((KIND_PACKED_DICT, 1, zone.min, 0))
+}
+
+/// Packs indices of `BITS` bits into `dst`, the first in the low bits of
+/// each byte.
+#[inline]
+fn pack<const BITS: usize>(mut idx: impl Iterator<Item = u8>, dst: &mut [u8]) {
+    for d in dst.iter_mut() {
+        let mut byte = 0u8;
+        for j in 0..8 / BITS {
+            byte |= idx.next().unwrap_or(0) << (j * BITS);
+        }
+        *d = byte;
+    }
+}
+
 /// Per-thread scratch memory of the encoder.
 #[derive(Default)]
 struct Scratch {
@@ -824,12 +918,23 @@ pub fn decode(
         return Err(DecodeError(format!("shuffle flag {shuffled} does not fit width {width}")));
     }
     let bitmap_len = if enc & FLAG_VALIDITY != 0 { rows.div_ceil(8) } else { 0 };
+    let packed = enc & FLAG_PACKED != 0;
+    if packed && (kind != KIND_DICT || phys_u128 || width != 1) {
+        return Err(DecodeError(format!(
+            "packed indices on a chunk of kind {kind}, width {width} (only one-byte integer dictionaries)"
+        )));
+    }
     if kind == KIND_DICT {
         if raw.len() < bitmap_len {
             return Err(DecodeError(format!("payload of {} bytes lacks its bitmap", raw.len())));
         }
         let validity = (bitmap_len > 0).then(|| read_bitmap(&raw[..bitmap_len], rows));
-        let values = decode_dict(&raw[bitmap_len..], rows, phys_u128, width as usize, base)?;
+        let buf = &raw[bitmap_len..];
+        let values = if packed {
+            decode_packed_dict(buf, rows, base as u64)?
+        } else {
+            decode_dict(buf, rows, phys_u128, width as usize, base)?
+        };
         return Ok(Column { values, validity });
     }
     let expect = bitmap_len + rows * width as usize;
@@ -927,6 +1032,57 @@ fn decode_dict(
         idx.iter_mut().for_each(|i| *i = dict[*i as usize]);
         Values::U64(idx)
     })
+}
+
+/// A dictionary of one-byte differences with packed indices
+/// ([`FLAG_PACKED`]).
+fn decode_packed_dict(buf: &[u8], rows: usize, base: u64) -> Result<Values, DecodeError> {
+    let Some((n, rest)) = buf.split_first_chunk::<4>() else {
+        return Err(DecodeError("dictionary length missing".into()));
+    };
+    let n = u32::from_le_bytes(*n) as usize;
+    if n == 0 || n > PACKED_MAX {
+        return Err(DecodeError(format!("packed dictionary of {n} values (1 to {PACKED_MAX})")));
+    }
+    let bits = packed_bits(n);
+    let per = 8 / bits;
+    let expect = n + rows.div_ceil(per);
+    if rest.len() != expect {
+        return Err(DecodeError(format!(
+            "packed dictionary payload is {} bytes, expected {expect}",
+            rest.len()
+        )));
+    }
+    let (entries, packed) = rest.split_at(n);
+    // Every 4-bit index gets an entry: those past `n` are caught below.
+    let mut dict = [u64::MAX; PACKED_MAX];
+    let mut acc = base;
+    for (d, &g) in dict.iter_mut().zip(entries) {
+        acc = acc.wrapping_add(u64::from(g));
+        *d = acc;
+    }
+    let mask = (1u8 << bits) - 1;
+    let mut out = crate::spare::empty::<u64>(rows);
+    // Bytes wholly within the rows, then the rows of the last byte (its
+    // padding bits are not looked at).
+    let full = rows / per;
+    let mut top = 0u8;
+    for &byte in &packed[..full] {
+        for j in 0..per {
+            let i = byte >> (j * bits) & mask;
+            top = top.max(i);
+            out.push(dict[usize::from(i)]);
+        }
+    }
+    for j in 0..rows % per {
+        let i = packed[full] >> (j * bits) & mask;
+        top = top.max(i);
+        out.push(dict[usize::from(i)]);
+    }
+    if usize::from(top) >= n {
+        return Err(DecodeError(format!("packed dictionary index {top} out of {n}")));
+    }
+    Ok(Values::U64(out))
 }
 
 fn read_bitmap(bytes: &[u8], rows: usize) -> Bitmap {
@@ -1114,6 +1270,62 @@ mod tests {
     }
 
     #[test]
+    fn few_values_of_one_byte_range_pack_their_indices() {
+        // 2, 4, 16 and 17 distinct values: 1, 2 and 4 bits, then plain FOR;
+        // row counts that do not fill the last byte; gaps.
+        for (n, rows, bits) in
+            [(2u64, 1001usize, Some(1)), (4, 999, Some(2)), (16, 1003, Some(4)), (17, 1000, None)]
+        {
+            let v: Vec<u64> = (0..rows as u64).map(|i| 1000 + (i * 7 % n) * 13 % 256).collect();
+            let mask: Vec<bool> = (0..rows).map(|i| i % 5 != 1).collect();
+            for col in
+                [Column::full(Values::U64(v.clone())), with_validity(Values::U64(v.clone()), &mask)]
+            {
+                let mut buf = Vec::new();
+                let meta = encode(&col, None, &mut buf).unwrap();
+                match bits {
+                    Some(b) => {
+                        assert_eq!(meta.enc & 0x0f, KIND_DICT, "{n} values");
+                        assert_ne!(meta.enc & FLAG_PACKED, 0, "{n} values");
+                        let bitmap = if col.validity.is_some() { rows.div_ceil(8) } else { 0 };
+                        assert_eq!(buf.len(), bitmap + 4 + n as usize + (rows * b).div_ceil(8));
+                    }
+                    None => assert_eq!(meta.enc & FLAG_PACKED, 0, "{n} values"),
+                }
+                assert_same(&col, &round_trip(&col));
+            }
+        }
+    }
+
+    #[test]
+    fn damaged_packed_dictionaries_are_refused() {
+        let v: Vec<u64> = (0..200u64).map(|i| [6, 17, 1][i as usize % 3]).collect();
+        let col = Column::full(Values::U64(v));
+        let mut buf = Vec::new();
+        let meta = encode(&col, None, &mut buf).unwrap();
+        assert_eq!(meta.enc, KIND_DICT | FLAG_PACKED);
+        let dec = |b: &[u8], rows: usize, u128: bool, enc: u8| {
+            decode(b, rows, u128, enc, meta.width, meta.base, None).map(|_| ()).unwrap_err().0
+        };
+        // 3 values, 2-bit indices: index 3 is out of the dictionary.
+        let mut bad = buf.clone();
+        bad[4 + 3] = 0b11;
+        assert!(dec(&bad, 200, false, meta.enc).contains("index 3 out of 3"));
+        // ... but the padding of the last byte is not an index: read as
+        // 199 rows (the same 50 bytes of indices), row 199 is padding.
+        let mut pad = buf.clone();
+        *pad.last_mut().unwrap() |= 0b1100_0000;
+        assert!(decode(&pad, 200, false, meta.enc, 1, meta.base, None).is_err());
+        assert!(decode(&pad, 199, false, meta.enc, 1, meta.base, None).is_ok());
+        assert!(dec(&buf[..buf.len() - 1], 200, false, meta.enc).contains("expected"));
+        assert!(dec(&buf, 200, true, meta.enc).contains("packed indices"));
+        assert!(dec(&buf, 200, false, KIND_FOR | FLAG_PACKED).contains("packed indices"));
+        let mut many = buf.clone();
+        many[0] = 17;
+        assert!(dec(&many, 200, false, meta.enc).contains("17 values"));
+    }
+
+    #[test]
     fn constant_column_has_width_zero() {
         let col = Column::full(Values::U64(vec![7; 1000]));
         let mut buf = Vec::new();
@@ -1298,6 +1510,20 @@ mod tests {
             let col = with_validity(Values::U64(v.iter().map(|x| *x as u64).collect()), &mask);
             if col.null_count() < col.len() {
                 assert_same(&col, &round_trip(&col));
+            }
+        }
+
+        #[test]
+        fn byte_range_low_cardinality_round_trip(base in any::<u64>(),
+                                                 pool in prop::collection::vec(0u64..256, 1..20),
+                                                 picks in prop::collection::vec(any::<prop::sample::Index>(), 1..700),
+                                                 mask in prop::collection::vec(any::<bool>(), 700)) {
+            let v: Vec<u64> =
+                picks.iter().map(|p| base.wrapping_add(pool[p.index(pool.len())]) % (u64::MAX - 255)).collect();
+            for col in [Column::full(Values::U64(v.clone())), with_validity(Values::U64(v), &mask)] {
+                if col.null_count() < col.len() {
+                    assert_same(&col, &round_trip(&col));
+                }
             }
         }
 

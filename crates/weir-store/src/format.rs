@@ -13,7 +13,7 @@ pub const MAGIC: &[u8; 8] = b"WEIRSLOT";
 /// Magic of a block header.
 pub const BLOCK_MAGIC: &[u8; 4] = b"WBLK";
 /// Format version this build writes and the newest it reads.
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
 /// Size of the file header.
 pub const HEADER_LEN: usize = 32;
 /// Size of the trailer.

@@ -45,8 +45,9 @@ mod spare;
 mod writer;
 
 pub use codec::{
-    ChunkMeta, EncodeHint, FLAG_SHUFFLE, FLAG_VALIDITY, FLAG_ZSTD, KIND_DELTA, KIND_DICT, KIND_FOR,
-    KIND_REL, decode as decode_chunk, encode as encode_chunk, encode_hinted as encode_chunk_hinted,
+    ChunkMeta, EncodeHint, FLAG_PACKED, FLAG_SHUFFLE, FLAG_VALIDITY, FLAG_ZSTD, KIND_DELTA,
+    KIND_DICT, KIND_FOR, KIND_REL, decode as decode_chunk, encode as encode_chunk,
+    encode_hinted as encode_chunk_hinted,
 };
 pub use error::{ErrorKind, Result, StoreError};
 pub use format::{
