@@ -5,6 +5,7 @@ use std::net::IpAddr;
 
 use weir_record::{ExporterStats, ip_to_u128};
 
+use crate::hash::FastMap;
 use crate::{Datagram, DatagramInfo, DecodeError, Protocol};
 
 /// Who an account belongs to: exporter address, protocol, domain.
@@ -88,9 +89,15 @@ pub const MAX_ACCOUNTS: usize = 16_384;
 pub const OVERFLOW_DOMAIN: u32 = u32::MAX;
 
 /// All accounts, with sysids handed out in order of first appearance.
+///
+/// Kept in a vector in that order with a hash index, and the last key
+/// looked up remembered: every datagram looks its account up three or four
+/// times, almost always the same one as the datagram before.
 #[derive(Debug, Default)]
 pub struct Accounts {
-    map: BTreeMap<AccountKey, Account>,
+    accounts: Vec<(AccountKey, Account)>,
+    index: FastMap<AccountKey, usize>,
+    last: Option<(AccountKey, usize)>,
 }
 
 impl Accounts {
@@ -98,29 +105,53 @@ impl Accounts {
     /// [`MAX_ACCOUNTS`] exist, new keys land in their exporter's overflow
     /// account.
     pub fn entry(&mut self, key: AccountKey) -> &mut Account {
-        let key = if self.map.len() >= MAX_ACCOUNTS && !self.map.contains_key(&key) {
-            AccountKey { domain: OVERFLOW_DOMAIN, ..key }
+        let at = match self.last {
+            Some((k, at)) if k == key => at,
+            _ => {
+                let at = self.find_or_add(key);
+                self.last = Some((key, at));
+                at
+            }
+        };
+        &mut self.accounts[at].1
+    }
+
+    #[cold]
+    fn find_or_add(&mut self, key: AccountKey) -> usize {
+        if let Some(&at) = self.index.get(&key) {
+            return at;
+        }
+        let key = if self.accounts.len() >= MAX_ACCOUNTS {
+            let over = AccountKey { domain: OVERFLOW_DOMAIN, ..key };
+            if let Some(&at) = self.index.get(&over) {
+                return at;
+            }
+            over
         } else {
             key
         };
         // sysids are u16; the overflow accounts beyond that share the last.
-        let next = (self.map.len() + 1).min(u16::MAX as usize) as u16;
-        self.map.entry(key).or_insert_with(|| Account { sysid: next, ..Default::default() })
+        let sysid = (self.accounts.len() + 1).min(u16::MAX as usize) as u16;
+        self.accounts.push((key, Account { sysid, ..Default::default() }));
+        self.index.insert(key, self.accounts.len() - 1);
+        self.accounts.len() - 1
     }
 
-    /// Every account.
+    /// Every account, in key order (exporter address, protocol, domain).
     pub fn iter(&self) -> impl Iterator<Item = (&AccountKey, &Account)> {
-        self.map.iter()
+        let mut all: Vec<_> = self.accounts.iter().map(|(k, a)| (k, a)).collect();
+        all.sort_unstable_by_key(|&(k, _)| k);
+        all.into_iter()
     }
 
     /// Number of accounts.
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.accounts.len()
     }
 
     /// Whether nothing was received yet.
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.accounts.is_empty()
     }
 
     /// Counts a datagram nothing could be used from.
@@ -188,6 +219,22 @@ impl Account {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn alternating_exporters_keep_their_own_accounts_listed_in_key_order() {
+        let mut acc = Accounts::default();
+        let key = |ip: &str, domain| AccountKey {
+            exporter: ip.parse().unwrap(),
+            protocol: Some(Protocol::V9),
+            domain,
+        };
+        let (b, a, a2) = (key("192.0.2.9", 0), key("192.0.2.1", 0), key("192.0.2.1", 7));
+        for (i, k) in [b, b, a, b, a2, a, a].iter().enumerate() {
+            acc.entry(*k).flows += 1 << i;
+        }
+        let got: Vec<_> = acc.iter().map(|(k, a)| (*k, a.sysid, a.flows)).collect();
+        assert_eq!(got, vec![(a, 2, 4 | 32 | 64), (a2, 3, 16), (b, 1, 1 | 2 | 8)]);
+    }
 
     #[test]
     fn accounts_stay_bounded_under_random_domains() {
