@@ -145,6 +145,36 @@ fn frozen_v1_file_reads_back_exactly() {
     );
 }
 
+/// A collector of an older format version crashed and a newer build
+/// recovers its temporary file: the result keeps the version the file was
+/// begun with (header and trailer agree) and every kept row reads back.
+#[test]
+fn torn_version_1_temporary_file_recovers_as_version_1() {
+    let src = SlotFile::open(data("store/v1/gen-seed7.weir")).unwrap();
+    let b1 = src.blocks()[1];
+    let kept_rows: usize = src.blocks()[..2].iter().map(|b| b.rows as usize).sum();
+    let mut expected = Vec::new();
+    let mut reader = ChunkReader::new();
+    for i in 0..2 {
+        expected.extend(src.block(i).unwrap().read_all(&mut reader).unwrap().records());
+    }
+    let bytes = std::fs::read(data("store/v1/gen-seed7.weir")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // Two whole blocks and the start of the third, as a writer killed there leaves it.
+    let tmp = dir.path().join(".weir.202403040600.4242.0.tmp");
+    std::fs::write(&tmp, &bytes[..(b1.offset + b1.length + 10) as usize]).unwrap();
+    let rep = weir_store::recover(&tmp, weir_store::RecoverOptions::default()).unwrap();
+    assert_eq!((rep.blocks_kept, rep.rows_kept), (2, kept_rows as u64), "{rep:?}");
+    let f = SlotFile::open(rep.published.as_ref().unwrap()).unwrap();
+    assert_eq!(f.version(), 1);
+    f.verify().unwrap();
+    let mut got = Vec::new();
+    for i in 0..f.blocks().len() {
+        got.extend(f.block(i).unwrap().read_all(&mut reader).unwrap().records());
+    }
+    assert_eq!(got, expected);
+}
+
 #[test]
 fn frozen_v2_file_reads_back_exactly() {
     let encs = check_frozen(2);

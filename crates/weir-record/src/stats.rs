@@ -195,6 +195,8 @@ impl SlotTotals {
                 let (mut all, mut udp, mut icmp, mut tcp) = ([0u64; 3], [0u64; 3], [0u64; 3], 0u64);
                 let (mut tcp_k, mut tcp_b) = (0u64, 0u64);
                 for ((&p, &k), &b) in p.iter().zip(k).zip(b) {
+                    // As `ProtoClass::of(p as u8)` (a stored proto is a byte).
+                    let p = p as u8;
                     let is_tcp = u64::from(p == 6);
                     let is_udp = u64::from(p == 17);
                     let is_icmp = u64::from(p == 1) | u64::from(p == 58);

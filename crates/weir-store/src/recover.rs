@@ -264,7 +264,7 @@ pub fn recover(tmp: &Path, opts: RecoverOptions) -> Result<RecoveryReport> {
         return Ok(report);
     }
 
-    let tail = footer_and_trailer(&info, &blocks, kept_end);
+    let tail = footer_and_trailer(&info, &blocks, kept_end, header.version);
     let mut finish = || -> std::io::Result<()> {
         out.set_len(kept_end)?;
         out.seek(SeekFrom::Start(kept_end))?;
@@ -326,7 +326,7 @@ fn rebuild(
     };
     // Provisional footer so that the reader can decode and check the
     // copied blocks; replaced below.
-    w.write_all(&footer_and_trailer(&info, &blocks, end)).map_err(wio)?;
+    w.write_all(&footer_and_trailer(&info, &blocks, end, header.version)).map_err(wio)?;
     let out = w.into_inner().map_err(|e| StoreError::io(out_path, "flush", e.into_error()))?;
 
     let mut totals = SlotTotals::default();

@@ -371,7 +371,7 @@ impl SlotWriter {
             totals: self.totals,
             exporters: std::mem::take(&mut self.exporters),
         };
-        let tail = footer_and_trailer(&info, &self.blocks, self.offset);
+        let tail = footer_and_trailer(&info, &self.blocks, self.offset, VERSION);
         self.write(&tail)?;
         let tmp = self.tmp_path.clone();
         let file =
@@ -397,18 +397,20 @@ impl SlotWriter {
 pub(crate) const SOFTWARE: &str = concat!("weir ", env!("CARGO_PKG_VERSION"));
 
 /// Footer sections plus trailer for a footer starting at `footer_off` (the
-/// end of the last block).
+/// end of the last block), in a file of format `version` (the header's:
+/// a recovered file keeps the version it was begun with).
 pub(crate) fn footer_and_trailer(
     info: &SlotInfo,
     blocks: &[BlockIndexEntry],
     footer_off: u64,
+    version: u16,
 ) -> Vec<u8> {
     let mut out = encode_footer(info, blocks);
     let trailer = Trailer {
         footer_off,
         footer_len: out.len() as u32,
         footer_crc: crc32fast::hash(&out),
-        version: VERSION,
+        version,
     };
     out.extend_from_slice(&trailer.encode());
     out
