@@ -28,6 +28,16 @@ impl std::error::Error for InputError {
     }
 }
 
+/// `r` decompressed on the fly if it is gzip (its first two bytes are
+/// 1f 8b), else `r` as it is; the bytes looked at are read again.
+pub fn gunzip_if_gzip(mut r: Box<dyn Read>) -> std::io::Result<Box<dyn Read>> {
+    let mut head = Vec::with_capacity(2);
+    (&mut r).take(2).read_to_end(&mut head)?;
+    let gzip = head.starts_with(&[0x1f, 0x8b]);
+    let r = std::io::Cursor::new(head).chain(r);
+    Ok(if gzip { Box::new(flate2::read::MultiGzDecoder::new(r)) } else { Box::new(r) })
+}
+
 /// Why [`read_frames`] stopped.
 #[derive(Debug)]
 pub enum FramesError<E> {
@@ -48,20 +58,12 @@ pub fn read_frames<E>(
     f: impl FnMut(&Frame<'_>) -> Result<(), E>,
 ) -> Result<Option<CaptureError>, FramesError<E>> {
     let err = |source| FramesError::Input(InputError { path: path.display().to_string(), source });
-    let mut r: Box<dyn Read> = if path.as_os_str() == "-" {
+    let r: Box<dyn Read> = if path.as_os_str() == "-" {
         Box::new(std::io::stdin().lock())
     } else {
         Box::new(std::fs::File::open(path).map_err(err)?)
     };
-    // Two bytes tell gzip (1f 8b) from a capture; they are read again
-    // in front of the rest.
-    let mut head = Vec::with_capacity(2);
-    (&mut r).take(2).read_to_end(&mut head).map_err(err)?;
-    let gzip = head.starts_with(&[0x1f, 0x8b]);
-    let r = std::io::Cursor::new(head).chain(r);
-    let r: Box<dyn Read> =
-        if gzip { Box::new(flate2::read::MultiGzDecoder::new(r)) } else { Box::new(r) };
-    read_frames_from(r, f).map_err(|e| match e {
+    read_frames_from(gunzip_if_gzip(r).map_err(err)?, f).map_err(|e| match e {
         StreamError::Io(source) => err(source),
         StreamError::Handler(h) => FramesError::Handler(h),
     })
@@ -156,8 +158,14 @@ mod tests {
         let gzf = dir.path().join("p.pcap.gz");
         std::fs::write(&gzf, &packed).unwrap();
         assert_eq!(count(&gzf).unwrap(), (3, true));
-        // A cut gzip stream is an error, not a panic.
+        // A cut gzip stream (here: its trailer): the frames before the
+        // cut, and the failed read as the damage.
         std::fs::write(&gzf, &packed[..packed.len() - 6]).unwrap();
+        assert_eq!(count(&gzf).unwrap(), (3, false));
+        let damage = read_frames::<()>(&gzf, |_| Ok(())).unwrap().unwrap();
+        assert!(damage.message.contains("reading failed after"), "{damage}");
+        // Nothing readable at all: an input error, not a panic.
+        std::fs::write(&gzf, &packed[..10]).unwrap();
         assert!(matches!(count(&gzf), Err(FramesError::Input(_))));
     }
 }

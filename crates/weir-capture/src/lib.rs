@@ -46,7 +46,7 @@ mod live;
 mod slots;
 
 pub use cache::{CacheConfig, CacheStats, FlowCache, PacketOutcome};
-pub use input::{FramesError, InputError, read_frames};
+pub use input::{FramesError, InputError, gunzip_if_gzip, read_frames};
 #[cfg(target_os = "linux")]
 pub use live::{LiveCapture, LiveStats};
 pub use slots::{PcapError, PcapOptions, PcapReport, pcap_to_slots};

@@ -380,10 +380,10 @@ fn capture_input_places_flows_by_capture_time() {
     assert_eq!(rows(dir.path()).len(), 195);
 }
 
-/// -f - reads the capture from stdin; a gzip-compressed capture is named
-/// as such.
+/// -f - reads the capture from stdin; a gzip-compressed capture is
+/// decompressed on the way, and a broken one is named.
 #[test]
-fn capture_input_from_stdin_and_gzip_named() {
+fn capture_input_from_stdin_and_gzip() {
     let Some(caps) = captures() else { return };
     let dir = tempfile::tempdir().unwrap();
     let cap = std::fs::read(caps.join("gen_softflowd_ipfix.pcap")).unwrap();
@@ -401,10 +401,17 @@ fn capture_input_from_stdin_and_gzip_named() {
     let out = run(&cap);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("collected 7 datagrams, 195 flows"));
-    let out = run(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0]);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&cap).unwrap();
+    let gz = gz.finish().unwrap();
+    let out = run(&gz);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("collected 7 datagrams, 195 flows"));
+    // The gzip stream cut off after its header: nothing to read, named.
+    let out = run(&gz[..10]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("capture -") && err.contains("gzip-compressed"), "{err}");
+    assert!(err.contains("capture -"), "{err}");
 }
 
 /// kill -9 leaves the open slot unfinished; the next start recovers every

@@ -376,6 +376,10 @@ impl Worker {
         } else {
             Box::new(std::fs::File::open(path).map_err(|e| fail(e.to_string()))?)
         };
+        let input = match self.cfg.capture_decoder {
+            Some(decode) => decode(input).map_err(|e| fail(e.to_string()))?,
+            None => input,
+        };
         let none: DropMap = Arc::new(Mutex::new(HashMap::new()));
         let mut udp = UdpFrames::default();
         let damage = read_frames_from(input, |f| {

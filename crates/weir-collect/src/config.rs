@@ -145,7 +145,14 @@ pub struct CollectConfig {
     /// multicast address join their group (`--multicast-if`); `None`: the
     /// one the kernel routes the group to.
     pub multicast_if: Option<std::net::Ipv4Addr>,
+    /// Wraps the capture's bytes before they are read (`-f`): the command
+    /// line passes a gzip-detecting decompressor here (this crate has no
+    /// compression dependency). `None`: the bytes are read as they are.
+    pub capture_decoder: Option<CaptureDecoder>,
 }
+
+/// See [`CollectConfig::capture_decoder`].
+pub type CaptureDecoder = fn(Box<dyn std::io::Read>) -> std::io::Result<Box<dyn std::io::Read>>;
 
 impl CollectConfig {
     /// A configuration with nfcapd's defaults writing to `dir`.
@@ -172,6 +179,7 @@ impl CollectConfig {
             queue_datagrams: DEFAULT_QUEUE_DATAGRAMS,
             sflow_pcap: false,
             multicast_if: None,
+            capture_decoder: None,
         }
     }
 }

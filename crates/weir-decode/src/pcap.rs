@@ -492,7 +492,7 @@ const PART: usize = 16 << 20;
 /// Why [`read_frames_from`] stopped before the end of the capture.
 #[derive(Debug)]
 pub enum StreamError<E> {
-    /// Reading failed.
+    /// Reading failed before a single byte came.
     Io(std::io::Error),
     /// The frame handler failed.
     Handler(E),
@@ -501,23 +501,44 @@ pub enum StreamError<E> {
 /// Reads a capture from `r` in parts of 16 MiB and hands every frame to
 /// `f`, so that memory stays bounded (a part plus one record) whatever the
 /// capture's size. Returns the damage that stopped reading early, if any
-/// (not a capture at all, a cut or damaged record), with its offset from
-/// the start of the capture; the frames before it were handed over.
+/// (not a capture at all, a cut or damaged record, or a read that failed
+/// part way, e.g. a cut gzip stream), with its offset from the start of
+/// the capture; the frames before it were handed over.
 pub fn read_frames_from<E>(
     mut r: impl std::io::Read,
     mut f: impl FnMut(&Frame<'_>) -> Result<(), E>,
 ) -> Result<Option<CaptureError>, StreamError<E>> {
     let mut buf = Vec::with_capacity(PART);
-    let mut eof = fill(&mut r, &mut buf, PART).map_err(StreamError::Io)?;
+    let (mut eof, mut failed) = fill(&mut r, &mut buf, PART);
+    if let Some(e) = failed.take_if(|_| buf.is_empty()) {
+        return Err(StreamError::Io(e));
+    }
     let mut base = 0;
     let mut state = None;
+    // A read that failed ends the input where it failed; the frames whole
+    // before that point are still handed over, and the failure is told
+    // with the damage it left (usually the record it cut), or alone.
+    let with_read_error =
+        |damage: Option<CaptureError>, base: usize, buf: &[u8], e: &std::io::Error| {
+            let at = base + buf.len();
+            let read = format!("reading failed after {at} bytes: {e}");
+            match damage {
+                Some(d) => cerr(d.offset, format!("{}; {read}", d.message)),
+                None => cerr(at, read),
+            }
+        };
     loop {
         let mut it = match state.take() {
             Some(st) => Frames::resume(&buf, st, eof),
             None => match frames(&buf) {
                 Ok(it) if eof => it,
                 Ok(it) => it.partial(),
-                Err(e) => return Ok(Some(e)),
+                Err(e) => {
+                    return Ok(Some(match &failed {
+                        Some(fe) => with_read_error(Some(e), base, &buf, fe),
+                        None => e,
+                    }));
+                }
             },
         };
         for fr in it.by_ref() {
@@ -525,30 +546,41 @@ pub fn read_frames_from<E>(
                 Ok(fr) => f(&fr).map_err(StreamError::Handler)?,
                 Err(mut e) => {
                     e.offset += base;
-                    return Ok(Some(e));
+                    return Ok(Some(match &failed {
+                        Some(fe) => with_read_error(Some(e), base, &buf, fe),
+                        None => e,
+                    }));
                 }
             }
         }
         // Every stop short of the end of the input is a damage (returned
         // above) or a record the part holds only part of.
         if eof {
-            return Ok(None);
+            return Ok(failed.map(|fe| with_read_error(None, base, &buf, &fe)));
         }
         let (used, st) = (it.offset(), it.state());
         buf.drain(..used);
         base += used;
         state = Some(st);
         let want = buf.len() + PART;
-        eof = fill(&mut r, &mut buf, want).map_err(StreamError::Io)?;
+        (eof, failed) = fill(&mut r, &mut buf, want);
     }
 }
 
-/// Reads until `buf` holds `want` bytes; `true` at the end of the input.
-fn fill(r: &mut impl std::io::Read, buf: &mut Vec<u8>, want: usize) -> std::io::Result<bool> {
+/// Reads until `buf` holds `want` bytes: `true` at the end of the input,
+/// which a read error also is (returned beside; the bytes read before it
+/// are in `buf`).
+fn fill(
+    r: &mut impl std::io::Read,
+    buf: &mut Vec<u8>,
+    want: usize,
+) -> (bool, Option<std::io::Error>) {
     use std::io::Read as _;
     let need = want.saturating_sub(buf.len()) as u64;
-    let got = r.take(need).read_to_end(buf)? as u64;
-    Ok(got < need)
+    match r.take(need).read_to_end(buf) {
+        Ok(got) => ((got as u64) < need, None),
+        Err(e) => (true, Some(e)),
+    }
 }
 
 /// Every UDP datagram of a capture; any damage is an error.
@@ -854,6 +886,47 @@ mod tests {
         });
         assert!(matches!(r, Ok(None)), "{r:?}");
         assert_eq!(n, 16_384 + 100);
+    }
+
+    /// A read that fails part way (a cut gzip stream, a disk error): the
+    /// frames whole before it are handed over and the failure is the
+    /// damage, at its offset; a read that fails at once is an I/O error.
+    #[test]
+    fn a_failing_read_keeps_the_frames_before_it() {
+        struct FailsAfter<'a>(&'a [u8]);
+        impl std::io::Read for FailsAfter<'_> {
+            fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+                if self.0.is_empty() {
+                    return Err(std::io::Error::other("stream broken"));
+                }
+                let n = out.len().min(self.0.len()).min(700);
+                out[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let v = pcap_file(&[&[1u8; 300], &[2u8; 300], &[3u8; 300], &[4u8; 300]]);
+        // Records of 316 bytes after the 24-byte header: cut in the third.
+        let cut = 24 + 2 * 316 + 100;
+        let mut seen = Vec::new();
+        let r = read_frames_from(FailsAfter(&v[..cut]), |f| -> Result<(), ()> {
+            seen.push(f.data[0]);
+            Ok(())
+        });
+        let damage = r.unwrap().expect("damage reported");
+        assert_eq!(seen, vec![1, 2]);
+        assert_eq!(damage.offset, 24 + 2 * 316, "{damage}");
+        assert!(
+            damage.message.contains(&format!("reading failed after {cut} bytes: stream broken")),
+            "{damage}"
+        );
+        // Cut on a record boundary: the failure alone, where it happened.
+        let cut = 24 + 3 * 316;
+        let r = read_frames_from(FailsAfter(&v[..cut]), |_| -> Result<(), ()> { Ok(()) });
+        let damage = r.unwrap().expect("damage reported");
+        assert_eq!(damage.offset, cut, "{damage}");
+        let r = read_frames_from(FailsAfter(&[]), |_| -> Result<(), ()> { Ok(()) });
+        assert!(matches!(r, Err(StreamError::Io(_))), "{r:?}");
     }
 
     /// Fragments are bounded: a datagram sent more fragment bytes than it

@@ -42,8 +42,9 @@ pub struct CollectArgs {
     /// Socket receive buffer in bytes (nfcapd -B).
     #[arg(short = 'B', long = "rcvbuf")]
     pub rcvbuf: Option<usize>,
-    /// Read export datagrams from a capture (pcap or pcapng; `-` = stdin)
-    /// instead of sockets (nfcapd -f); flows go to slots by capture time.
+    /// Read export datagrams from a capture (pcap or pcapng, gzip-compressed
+    /// or not; `-` = stdin) instead of sockets (nfcapd -f); flows go to
+    /// slots by capture time.
     #[arg(short = 'f', long = "capture", value_name = "FILE.pcap")]
     pub capture: Option<PathBuf>,
     /// Slot length in seconds (nfcapd -t).
@@ -127,6 +128,7 @@ impl CollectArgs {
     /// The collector configuration these arguments describe.
     pub fn config(&self) -> anyhow::Result<CollectConfig> {
         let mut cfg = CollectConfig::new(&self.dir);
+        cfg.capture_decoder = Some(weir_capture::gunzip_if_gzip);
         cfg.input = match &self.capture {
             Some(p) => Input::Capture(p.clone()),
             None => {
