@@ -37,6 +37,8 @@ struct ColStat {
     stored: u64,
     delta: u64,
     dict: u64,
+    /// Of those, dictionaries with packed indices (format version 2).
+    packed: u64,
     rel: u64,
     zstd: u64,
 }
@@ -93,6 +95,7 @@ impl Summary {
                 c.stored += e.stored_len as u64;
                 c.delta += u64::from(e.meta.enc & 0x0f == weir_store::KIND_DELTA);
                 c.dict += u64::from(e.meta.enc & 0x0f == weir_store::KIND_DICT);
+                c.packed += u64::from(e.meta.enc & weir_store::FLAG_PACKED != 0);
                 c.rel += u64::from(e.meta.enc & 0x0f == weir_store::KIND_REL);
                 c.zstd += u64::from(e.meta.enc & weir_store::FLAG_ZSTD != 0);
             }
@@ -359,7 +362,7 @@ fn columns(out: &mut dyn Write, s: &Summary) -> std::io::Result<()> {
         } else {
             format!("{:.1}x", plain as f64 / c.stored as f64)
         };
-        writeln!(
+        write!(
             out,
             "  {:<14} {:>7} {:>11} {:>14} {:>10.3} {:>8}  for:{} delta:{} dict:{} rel:{} zstd:{}",
             name,
@@ -374,6 +377,10 @@ fn columns(out: &mut dyn Write, s: &Summary) -> std::io::Result<()> {
             c.rel,
             c.zstd
         )?;
+        if c.packed > 0 {
+            write!(out, " (packed dict:{})", c.packed)?;
+        }
+        writeln!(out)?;
     }
     let overhead = s.bytes.saturating_sub(stored_total);
     writeln!(
