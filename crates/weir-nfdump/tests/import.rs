@@ -242,8 +242,15 @@ fn totals_equal_nfdump_info_for_unidirectional_flows() {
             let got = t.class(c);
             assert_eq!((got.flows, got.packets, got.bytes), (k("Flows"), k("Packets"), k("Bytes")));
         }
-        assert_eq!(t.first_ms, v("First") * 1000 + v("msec_first"));
-        assert_eq!(t.last_ms, v("Last") * 1000 + v("msec_last"));
+        // A file nfcapd wrote without flows (the run crossed a rotation)
+        // has some time as its first and last seen; weir says 0 for "no
+        // flows" (FORMAT.md, TOTALS; NFDUMP.md).
+        if t.all.flows > 0 {
+            assert_eq!(t.first_ms, v("First") * 1000 + v("msec_first"));
+            assert_eq!(t.last_ms, v("Last") * 1000 + v("msec_last"));
+        } else {
+            assert_eq!((t.first_ms, t.last_ms), (0, 0));
+        }
         assert_eq!(t.sequence_failures, v("Sequence failures"));
         assert_eq!(slot.info().ident, i["Ident"]);
     }
