@@ -10,7 +10,11 @@ by the rate in millions.
 
 Usage: python3 benches/collect.py [--rates 100k,250k,500k,1M] [--seconds 10]
                                  [--tools weir,weir-z0,nfcapd,nfcapd-lz4] [--weir PATH]
+                                 [--passes N]
 (weir-z0 is weir with -z 0, no block compression: nfcapd's default.)
+With --passes N the whole plan runs N times, tools alternating within each
+pass, and a second table gives per row the median CPU share and the flows
+lost in each pass (shared machines drift by 10 % and more between runs).
 Needs: cargo build --release -p weir-cli; nfcapd/nfdump (apt-get install -y nfdump).
 Prints a Markdown table (pasted into docs/PERFORMANCE.md).
 """
@@ -109,6 +113,7 @@ def main():
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--tools", default="weir,nfcapd,nfcapd-lz4", help="collectors to run, in order: weir, weir-z0 (-z 0: no block compression), nfcapd, nfcapd-lz4")
     ap.add_argument("--weir", default=WEIR, help="the weir binary (default: target/release/weir)")
+    ap.add_argument("--passes", type=int, default=1, help="run the whole plan this many times; then print medians")
     a = ap.parse_args()
     set_weir(a.weir)
     if not os.path.exists(WEIR):
@@ -118,15 +123,29 @@ def main():
     print("|---|---|---|---|---|---|---|---|---|---|")
     port = 39000
     plan = [(fmt, r) for fmt, rates in (("v9", a.rates), ("sflow", a.sflow_rates)) for r in rates.split(",") if r]
-    for fmt, r in plan:
-        for tool in tools:
-            if fmt == "sflow" and tool.startswith("nfcapd"):
-                continue  # nfcapd does not read sFlow; sfcapd is not in Debian's nfdump package
-            port += 1
-            sent, stored, achieved, cpu, size = run_one(tool, fmt, rate_value(r), a.seconds, port)
-            per_m = cpu / (achieved / 1e6) if achieved else 0.0
-            bpf = size / stored if stored else 0.0
-            print(f"| {tool} | {fmt} | {r} | {achieved:,.0f} | {sent:,} | {stored:,} | {sent - stored:,} | {cpu * 100:.1f} % | {per_m * 100:.1f} % | {bpf:.1f} |", flush=True)
+    results = {}
+    for _ in range(max(1, a.passes)):
+        for fmt, r in plan:
+            for tool in tools:
+                if fmt == "sflow" and tool.startswith("nfcapd"):
+                    continue  # nfcapd does not read sFlow; sfcapd is not in Debian's nfdump package
+                port += 1
+                sent, stored, achieved, cpu, size = run_one(tool, fmt, rate_value(r), a.seconds, port)
+                per_m = cpu / (achieved / 1e6) if achieved else 0.0
+                bpf = size / stored if stored else 0.0
+                results.setdefault((tool, fmt, r), []).append((cpu, sent - stored))
+                print(f"| {tool} | {fmt} | {r} | {achieved:,.0f} | {sent:,} | {stored:,} | {sent - stored:,} | {cpu * 100:.1f} % | {per_m * 100:.1f} % | {bpf:.1f} |", flush=True)
+    if a.passes > 1:
+        print()
+        print("| collector | format | offered flows/s | CPU share per pass | median | lost per pass |")
+        print("|---|---|---|---|---|---|")
+        for (tool, fmt, r), runs in results.items():
+            cpus = sorted(c for c, _ in runs)
+            mid = len(cpus) // 2
+            median = cpus[mid] if len(cpus) % 2 else (cpus[mid - 1] + cpus[mid]) / 2
+            each = ", ".join(f"{c * 100:.1f}" for c, _ in runs)
+            lost = ", ".join(f"{l:,}" for _, l in runs)
+            print(f"| {tool} | {fmt} | {r} | {each} | **{median * 100:.1f} %** | {lost} |")
 
 
 if __name__ == "__main__":
