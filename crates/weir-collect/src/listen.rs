@@ -19,9 +19,16 @@ use weir_encode::pcap::{MAX_UDP4_PAYLOAD, ipv4_udp_packet};
 /// allocation. Batches go back to a [`Pool`] after decoding and are reused.
 #[derive(Debug, Default)]
 pub(crate) struct Batch {
+    /// The datagrams back to back in `data[..used]`; past that, room the
+    /// next one is received into (zeroed once, when the batch first grows,
+    /// and kept when the batch is reused).
     data: Vec<u8>,
+    used: usize,
     items: Vec<Item>,
 }
+
+/// Largest UDP payload: the room a receive needs.
+const MAX_DATAGRAM: usize = 65_536;
 
 #[derive(Debug, Clone, Copy)]
 struct Item {
@@ -31,9 +38,25 @@ struct Item {
 }
 
 impl Batch {
-    fn push(&mut self, payload: &[u8], src: SocketAddr, received_ms: u64) {
-        self.data.extend_from_slice(payload);
-        self.items.push(Item { end: self.data.len(), src, received_ms });
+    /// Room for the next datagram, to receive it in place.
+    fn room(&mut self) -> &mut [u8] {
+        let want = self.used + MAX_DATAGRAM;
+        if self.data.len() < want {
+            self.data.resize(want, 0);
+        }
+        &mut self.data[self.used..want]
+    }
+
+    /// Takes the `n` bytes just received into [`Batch::room`] as a datagram.
+    fn commit(&mut self, n: usize, src: SocketAddr, received_ms: u64) {
+        self.used += n.min(MAX_DATAGRAM);
+        self.items.push(Item { end: self.used, src, received_ms });
+    }
+
+    /// The last datagram committed.
+    fn last(&self) -> &[u8] {
+        let start = self.items.iter().rev().nth(1).map_or(0, |it| it.end);
+        self.data.get(start..self.used).unwrap_or_default()
     }
 
     /// Number of datagrams.
@@ -56,7 +79,7 @@ impl Batch {
     }
 
     fn clear(&mut self) {
-        self.data.clear();
+        self.used = 0;
         self.items.clear();
     }
 }
@@ -67,14 +90,16 @@ pub(crate) struct Pool(Arc<Mutex<Vec<Batch>>>);
 
 /// Batches kept for reuse at most (each holds up to [`BATCH`] datagrams).
 const POOL_BATCHES: usize = 256;
-/// Largest buffer a pooled batch keeps: 64 datagrams of up to 4 KiB.
-const POOL_BATCH_BYTES: usize = BATCH * 4096;
+/// Largest buffer a pooled batch keeps: 64 datagrams of up to 4 KiB,
+/// and the room to receive the next.
+const POOL_BATCH_BYTES: usize = BATCH * 4096 + MAX_DATAGRAM;
 
 impl Pool {
     /// A batch to fill: a reused one if there is one.
     fn take(&self) -> Batch {
         self.0.lock().ok().and_then(|mut v| v.pop()).unwrap_or_else(|| Batch {
-            data: Vec::with_capacity(BATCH * 1500),
+            data: Vec::with_capacity(BATCH * 1500 + MAX_DATAGRAM),
+            used: 0,
             items: Vec::with_capacity(BATCH),
         })
     }
@@ -187,7 +212,6 @@ pub(crate) fn spawn(
         Some(Repeat { plain: s, raw, packet: Vec::with_capacity(2048) })
     };
     std::thread::Builder::new().name(format!("recv {}", l.addr)).spawn(move || {
-        let mut buf = vec![0u8; 65_536];
         let mut rx = Receiving {
             batch: pool.take(),
             pool,
@@ -202,8 +226,8 @@ pub(crate) fn spawn(
             // Block for the first datagram, then drain what the socket
             // already holds without blocking: one hand-off (and one wake-up
             // of the decode thread) per batch instead of per datagram.
-            match socket.recv_from(&mut buf) {
-                Ok((n, src)) => rx.received(&buf[..n], src),
+            match rx.receive(&socket) {
+                Ok(()) => {}
                 Err(e)
                     if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) =>
                 {
@@ -226,9 +250,8 @@ pub(crate) fn spawn(
                 let mut slept = false;
                 loop {
                     let mut got = 0usize;
-                    while let Ok((n, src)) = socket.recv_from(&mut buf) {
+                    while rx.receive(&socket).is_ok() {
                         got += 1;
-                        rx.received(&buf[..n], src);
                         if rx.batch.len() >= BATCH {
                             rx.hand_off();
                         }
@@ -321,9 +344,13 @@ struct Receiving {
 }
 
 impl Receiving {
-    /// Repeats and copies one datagram into the batch.
-    fn received(&mut self, data: &[u8], src: SocketAddr) {
+    /// Receives one datagram straight into the batch, and repeats it.
+    fn receive(&mut self, socket: &UdpSocket) -> io::Result<()> {
+        let (n, src) = socket.recv_from(self.batch.room())?;
+        self.batch.commit(n, src, now_ms());
+        self.bytes += n as u64;
         if let Some(r) = &mut self.repeat {
+            let data = self.batch.last();
             for to in self.repeaters.iter() {
                 // A repeater that cannot keep up loses datagrams; the
                 // collector never waits for it.
@@ -332,8 +359,7 @@ impl Receiving {
                 }
             }
         }
-        self.bytes += data.len() as u64;
-        self.batch.push(data, src, now_ms());
+        Ok(())
     }
 
     /// Hands the batch to the decode thread; a full queue drops and counts
@@ -377,4 +403,39 @@ pub(crate) fn kernel_drops(l: &Listener) -> Option<u64> {
         let cols: Vec<&str> = line.split_whitespace().collect();
         (cols.get(9) == Some(&inode.as_str())).then(|| cols.last()?.parse().ok()).flatten()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Datagrams received in place come back whole and in order, also after
+    /// the batch was cleared for reuse (its room is kept, not zeroed).
+    #[test]
+    fn batch_holds_datagrams_received_in_place() {
+        let src: SocketAddr = "192.0.2.1:2055".parse().unwrap();
+        let pool = Pool::default();
+        let mut b = pool.take();
+        for round in 0..2u8 {
+            let sizes = [1400usize, 0, 1, 65_507, 300];
+            for (i, &n) in sizes.iter().enumerate() {
+                let room = b.room();
+                assert!(room.len() >= n);
+                room[..n].fill(round * 10 + i as u8);
+                b.commit(n, src, i as u64);
+                assert_eq!(b.last().len(), n);
+                assert!(b.last().iter().all(|&x| x == round * 10 + i as u8));
+            }
+            let got: Vec<(usize, u8, u64)> =
+                b.iter().map(|(p, _, t)| (p.len(), p.first().copied().unwrap_or(0), t)).collect();
+            let want: Vec<(usize, u8, u64)> = sizes
+                .iter()
+                .enumerate()
+                .map(|(i, &n)| (n, if n > 0 { round * 10 + i as u8 } else { 0 }, i as u64))
+                .collect();
+            assert_eq!(got, want);
+            b.clear();
+            assert_eq!(b.len(), 0);
+        }
+    }
 }

@@ -62,6 +62,21 @@ fn min_max_of<T: Copy + Ord>(v: &[T]) -> Option<(T, T)> {
     Some((lo, hi))
 }
 
+/// `op` (min or max) over a slice, four independent lanes at a time;
+/// `id` for an empty slice.
+#[inline]
+fn lanes(v: &[u64], id: u64, op: fn(u64, u64) -> u64) -> u64 {
+    let mut acc = [id; 4];
+    let mut chunks = v.chunks_exact(4);
+    for c in &mut chunks {
+        for k in 0..4 {
+            acc[k] = op(acc[k], c[k]);
+        }
+    }
+    let tail = chunks.remainder().iter().fold(id, |a, &x| op(a, x));
+    acc.into_iter().fold(tail, op)
+}
+
 /// Per-column zone maps of one block: what block pruning looks at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlockStats {
@@ -243,8 +258,8 @@ impl SlotTotals {
         let add = counts(&all);
         self.all.add(&add);
         if batch.rows() > 0 {
-            let lo = min_max_of(first).map_or(0, |m| m.0);
-            let hi = min_max_of(last).map_or(0, |m| m.1);
+            let lo = lanes(first, u64::MAX, u64::min);
+            let hi = lanes(last, 0, u64::max);
             self.first_ms = if self.all.flows == add.flows { lo } else { self.first_ms.min(lo) };
             self.last_ms = self.last_ms.max(hi);
         }
@@ -410,6 +425,8 @@ mod tests {
             let s = &v[..n];
             let plain = s.iter().min().map(|&lo| (lo, *s.iter().max().unwrap()));
             assert_eq!(min_max_of(s), plain, "{n} values");
+            assert_eq!(lanes(s, u64::MAX, u64::min), plain.map_or(u64::MAX, |p| p.0));
+            assert_eq!(lanes(s, 0, u64::max), plain.map_or(0, |p| p.1));
         }
         let z = ZoneMap::of(&Column::full(Values::U64(v))).unwrap();
         assert_eq!((z.min, z.max, z.nulls), (5, 1013, 0));
