@@ -305,6 +305,32 @@ struct Worker {
     report: RunReport,
 }
 
+/// The open slot of source `id`, opened (for the slot starting at
+/// `start`) if it is not yet: one lookup per datagram. `None` if the slot
+/// file cannot be created (logged).
+fn open_slot<'a>(
+    slots: &'a mut OpenSlots,
+    sources: &Sources,
+    cfg: &CollectConfig,
+    id: SourceId,
+    start: i64,
+) -> Option<&'a mut OpenSlot> {
+    use std::collections::hash_map::Entry;
+    match slots.open.entry(id) {
+        Entry::Occupied(e) => Some(&mut e.into_mut().1),
+        Entry::Vacant(v) => {
+            let def = sources.def(v.key());
+            match OpenSlot::create(&def, cfg, start) {
+                Ok(slot) => Some(&mut v.insert((def, slot)).1),
+                Err(e) => {
+                    tracing::error!(error = %e, dir = %def.dir.display(), "cannot open slot file");
+                    None
+                }
+            }
+        }
+    }
+}
+
 struct SlotSink<'a>(&'a mut OpenSlot);
 
 impl Sink for SlotSink<'_> {
@@ -428,26 +454,15 @@ impl Worker {
         // reading a capture: there, time jumps with the data.
         if matches!(self.cfg.input, Input::Sockets { .. }) {
             for id in self.sources.fixed() {
-                self.open(&id, start);
+                self.open(id, start);
             }
         }
     }
 
-    fn open(&mut self, id: &SourceId, start: i64) -> bool {
-        if self.slots.open.contains_key(id) {
-            return true;
-        }
-        let def = self.sources.def(id);
-        match OpenSlot::create(&def, &self.cfg, start) {
-            Ok(slot) => {
-                self.slots.open.insert(id.clone(), (def, slot));
-                true
-            }
-            Err(e) => {
-                tracing::error!(error = %e, dir = %def.dir.display(), "cannot open slot file");
-                false
-            }
-        }
+    /// Opens the slot of source `id` (starting at `start`) if it is not
+    /// open yet; `false` if it cannot be created.
+    fn open(&mut self, id: SourceId, start: i64) -> bool {
+        open_slot(&mut self.slots, &self.sources, &self.cfg, id, start).is_some()
     }
 
     fn process(&mut self, payload: &[u8], src: SocketAddr, received_ms: u64) {
@@ -469,10 +484,9 @@ impl Worker {
         let start = self
             .slot_start_s
             .unwrap_or_else(|| slot_start((received_ms / 1000) as i64, self.cfg.slot_secs));
-        if !self.open(&id, start) {
+        let Some(slot) = open_slot(&mut self.slots, &self.sources, &self.cfg, id, start) else {
             return;
-        }
-        let (_, slot) = self.slots.open.get_mut(&id).expect("opened above");
+        };
         let dg = Datagram { exporter: src, received_ms, payload };
         match self.decoder.decode(&dg, &mut SlotSink(slot)) {
             Ok(info) => {

@@ -2,7 +2,7 @@
 //! the slot file being written for each source, and handing full slots to
 //! the finisher thread so that decoding never waits for fsync.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -399,10 +399,11 @@ fn run_after(
     std::process::Command::new(prog).args(args).stdin(std::process::Stdio::null()).spawn()
 }
 
-/// The open slots of every source.
+/// The open slots of every source (looked up for every datagram: a fast
+/// hash, seeded, since `-M` keys come from the network).
 #[derive(Default)]
 pub(crate) struct OpenSlots {
-    pub(crate) open: HashMap<SourceId, (SourceDef, OpenSlot)>,
+    pub(crate) open: weir_decode::hash::FastMap<SourceId, (SourceDef, OpenSlot)>,
 }
 
 impl OpenSlots {

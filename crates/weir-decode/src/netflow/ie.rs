@@ -276,6 +276,7 @@ impl Times {
     /// duration is kept); with no time at all, both are the received time
     /// (as nfcapd does). A missing start or end takes the other's value;
     /// an end before the start is swapped.
+    #[inline]
     pub(super) fn resolve(&self, clock: &Clock) -> (u64, u64) {
         let e = clock.export_ms;
         let pick = |abs: Option<u64>, delta: Option<u64>, up: Option<u32>| -> Option<u64> {
