@@ -261,6 +261,10 @@ impl Run<'_, '_> {
                         scope_fields,
                         fields,
                     };
+                    if let Some(t) = d.templates.refresh(&info, now) {
+                        self.emit.event(&Event::Template(&t.info));
+                        continue;
+                    }
                     let inserted = Template::compile(info, ipfix, now)
                         .and_then(|t| d.templates.insert(t, &self.cfg.templates, now));
                     match inserted {

@@ -159,6 +159,23 @@ impl Templates {
     }
 
     /// Adds or replaces a template within the limits.
+    /// The template held under `info`'s id if `info` defines it again
+    /// unchanged (exporters resend their templates every few seconds or
+    /// packets): its TTL restarts at `now` instead of it being compiled
+    /// again. `None` if there is none or the definition differs.
+    pub(super) fn refresh(&mut self, info: &TemplateInfo, now: u64) -> Option<&Template> {
+        let t = self.map.get_mut(&info.template_id)?;
+        let same = t.info.protocol == info.protocol
+            && t.info.options == info.options
+            && t.info.scope_fields == info.scope_fields
+            && t.info.fields == info.fields;
+        if !same {
+            return None;
+        }
+        t.refreshed_ms = now;
+        Some(t)
+    }
+
     pub(super) fn insert(
         &mut self,
         t: Template,
@@ -307,6 +324,24 @@ mod tests {
         assert_eq!(t.insert(big, &small, 150).unwrap_err(), ErrorKind::TemplateLimit);
         let all = t.remove_all(false);
         assert_eq!((all, t.bytes()), (vec![258], 0));
+    }
+
+    /// A template sent again unchanged restarts its TTL without being
+    /// compiled again; a changed one is not a refresh.
+    #[test]
+    fn unchanged_definitions_refresh() {
+        let limits = TemplateLimits { max_templates: 4, max_bytes: 10_000, ttl_ms: 100 };
+        let mut t = Templates::default();
+        assert!(t.refresh(&info(256, 3), 0).is_none(), "nothing held yet");
+        t.insert(Template::compile(info(256, 3), true, 0).unwrap(), &limits, 0).unwrap();
+        assert_eq!(t.refresh(&info(256, 3), 90).map(|x| x.refreshed_ms), Some(90));
+        assert!(matches!(t.lookup(256, 150, 100), Lookup::Found(_)), "TTL restarted at 90");
+        assert!(t.refresh(&info(256, 4), 95).is_none(), "more fields: a new definition");
+        let mut options = info(256, 3);
+        options.options = true;
+        assert!(t.refresh(&options, 95).is_none(), "an options template now");
+        assert!(t.refresh(&info(257, 3), 95).is_none(), "another id");
+        assert!(matches!(t.lookup(256, 191, 100), Lookup::Expired));
     }
 
     #[test]
