@@ -20,10 +20,10 @@ impl ZoneMap {
         let nulls = column.null_count() as u32;
         let (min, max) = match (&column.values, &column.validity) {
             (Values::U64(v), None) => {
-                let (lo, hi) = min_max_of(v)?;
+                let (lo, hi) = bounds(v)?;
                 (lo as u128, hi as u128)
             }
-            (Values::U128(v), None) => min_max_of(v)?,
+            (Values::U128(v), None) => bounds(v)?,
             (Values::U64(v), Some(b)) => {
                 let (lo, hi) = min_max(b.iter_ones().map(|i| v[i]))?;
                 (lo as u128, hi as u128)
@@ -37,6 +37,28 @@ impl ZoneMap {
 fn min_max<T: Ord + Copy>(mut it: impl Iterator<Item = T>) -> Option<(T, T)> {
     let first = it.next()?;
     Some(it.fold((first, first), |(lo, hi), v| (lo.min(v), hi.max(v))))
+}
+
+/// [`min_max_of`], first testing whether the values are all the same, 64
+/// at a time: a column that holds one value per block (one exporter, one
+/// domain, the flow version) is common, and comparing for equality is
+/// much cheaper than keeping a minimum and a maximum. The first run of 64
+/// with another value hands the rest to [`min_max_of`], so other columns
+/// pay for one run.
+#[inline]
+fn bounds<T: Copy + Ord>(v: &[T]) -> Option<(T, T)> {
+    let &first = v.first()?;
+    let mut same = 0;
+    for run in v.chunks(64) {
+        if !run.iter().fold(true, |all, &x| all & (x == first)) {
+            break;
+        }
+        same += run.len();
+    }
+    match min_max_of(&v[same..]) {
+        None => Some((first, first)),
+        Some((lo, hi)) => Some((lo.min(first), hi.max(first))),
+    }
 }
 
 /// Smallest and largest value of a slice, four independent lanes at a
@@ -425,6 +447,14 @@ mod tests {
             let s = &v[..n];
             let plain = s.iter().min().map(|&lo| (lo, *s.iter().max().unwrap()));
             assert_eq!(min_max_of(s), plain, "{n} values");
+            assert_eq!(bounds(s), plain, "{n} values");
+            let mut constant = vec![7u64; n];
+            assert_eq!(bounds(&constant), constant.first().map(|_| (7, 7)));
+            if n > 100 {
+                constant[n - 1] = 3;
+                constant[70] = 9;
+                assert_eq!(bounds(&constant), Some((3, 9)), "{n} values, two others late");
+            }
             assert_eq!(lanes(s, u64::MAX, u64::min), plain.map_or(u64::MAX, |p| p.0));
             assert_eq!(lanes(s, 0, u64::max), plain.map_or(0, |p| p.1));
         }
