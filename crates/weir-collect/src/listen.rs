@@ -19,16 +19,9 @@ use weir_encode::pcap::{MAX_UDP4_PAYLOAD, ipv4_udp_packet};
 /// allocation. Batches go back to a [`Pool`] after decoding and are reused.
 #[derive(Debug, Default)]
 pub(crate) struct Batch {
-    /// The datagrams back to back in `data[..used]`; past that, room the
-    /// next one is received into (zeroed once, when the batch first grows,
-    /// and kept when the batch is reused).
     data: Vec<u8>,
-    used: usize,
     items: Vec<Item>,
 }
-
-/// Largest UDP payload: the room a receive needs.
-const MAX_DATAGRAM: usize = 65_536;
 
 #[derive(Debug, Clone, Copy)]
 struct Item {
@@ -38,25 +31,9 @@ struct Item {
 }
 
 impl Batch {
-    /// Room for the next datagram, to receive it in place.
-    fn room(&mut self) -> &mut [u8] {
-        let want = self.used + MAX_DATAGRAM;
-        if self.data.len() < want {
-            self.data.resize(want, 0);
-        }
-        &mut self.data[self.used..want]
-    }
-
-    /// Takes the `n` bytes just received into [`Batch::room`] as a datagram.
-    fn commit(&mut self, n: usize, src: SocketAddr, received_ms: u64) {
-        self.used += n.min(MAX_DATAGRAM);
-        self.items.push(Item { end: self.used, src, received_ms });
-    }
-
-    /// The last datagram committed.
-    fn last(&self) -> &[u8] {
-        let start = self.items.iter().rev().nth(1).map_or(0, |it| it.end);
-        self.data.get(start..self.used).unwrap_or_default()
+    fn push(&mut self, payload: &[u8], src: SocketAddr, received_ms: u64) {
+        self.data.extend_from_slice(payload);
+        self.items.push(Item { end: self.data.len(), src, received_ms });
     }
 
     /// Number of datagrams.
@@ -79,7 +56,7 @@ impl Batch {
     }
 
     fn clear(&mut self) {
-        self.used = 0;
+        self.data.clear();
         self.items.clear();
     }
 }
@@ -90,16 +67,14 @@ pub(crate) struct Pool(Arc<Mutex<Vec<Batch>>>);
 
 /// Batches kept for reuse at most (each holds up to [`BATCH`] datagrams).
 const POOL_BATCHES: usize = 256;
-/// Largest buffer a pooled batch keeps: 64 datagrams of up to 4 KiB,
-/// and the room to receive the next.
-const POOL_BATCH_BYTES: usize = BATCH * 4096 + MAX_DATAGRAM;
+/// Largest buffer a pooled batch keeps: 64 datagrams of up to 4 KiB.
+const POOL_BATCH_BYTES: usize = BATCH * 4096;
 
 impl Pool {
     /// A batch to fill: a reused one if there is one.
     fn take(&self) -> Batch {
         self.0.lock().ok().and_then(|mut v| v.pop()).unwrap_or_else(|| Batch {
-            data: Vec::with_capacity(BATCH * 1500 + MAX_DATAGRAM),
-            used: 0,
+            data: Vec::with_capacity(BATCH * 1500),
             items: Vec::with_capacity(BATCH),
         })
     }
@@ -212,6 +187,7 @@ pub(crate) fn spawn(
         Some(Repeat { plain: s, raw, packet: Vec::with_capacity(2048) })
     };
     std::thread::Builder::new().name(format!("recv {}", l.addr)).spawn(move || {
+        let mut buf = vec![0u8; 65_536];
         let mut rx = Receiving {
             batch: pool.take(),
             pool,
@@ -226,8 +202,8 @@ pub(crate) fn spawn(
             // Block for the first datagram, then drain what the socket
             // already holds without blocking: one hand-off (and one wake-up
             // of the decode thread) per batch instead of per datagram.
-            match rx.receive(&socket) {
-                Ok(()) => {}
+            match socket.recv_from(&mut buf) {
+                Ok((n, src)) => rx.received(&buf[..n], src),
                 Err(e)
                     if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) =>
                 {
@@ -250,8 +226,9 @@ pub(crate) fn spawn(
                 let mut slept = false;
                 loop {
                     let mut got = 0usize;
-                    while rx.receive(&socket).is_ok() {
+                    while let Ok((n, src)) = socket.recv_from(&mut buf) {
                         got += 1;
+                        rx.received(&buf[..n], src);
                         if rx.batch.len() >= BATCH {
                             rx.hand_off();
                         }
@@ -344,13 +321,9 @@ struct Receiving {
 }
 
 impl Receiving {
-    /// Receives one datagram straight into the batch, and repeats it.
-    fn receive(&mut self, socket: &UdpSocket) -> io::Result<()> {
-        let (n, src) = socket.recv_from(self.batch.room())?;
-        self.batch.commit(n, src, now_ms());
-        self.bytes += n as u64;
+    /// Repeats and copies one datagram into the batch.
+    fn received(&mut self, data: &[u8], src: SocketAddr) {
         if let Some(r) = &mut self.repeat {
-            let data = self.batch.last();
             for to in self.repeaters.iter() {
                 // A repeater that cannot keep up loses datagrams; the
                 // collector never waits for it.
@@ -359,7 +332,8 @@ impl Receiving {
                 }
             }
         }
-        Ok(())
+        self.bytes += data.len() as u64;
+        self.batch.push(data, src, now_ms());
     }
 
     /// Hands the batch to the decode thread; a full queue drops and counts
@@ -409,22 +383,17 @@ pub(crate) fn kernel_drops(l: &Listener) -> Option<u64> {
 mod tests {
     use super::*;
 
-    /// Datagrams received in place come back whole and in order, also after
-    /// the batch was cleared for reuse (its room is kept, not zeroed).
+    /// Datagrams come back whole and in order, also after the batch was
+    /// given back to the pool and taken again.
     #[test]
-    fn batch_holds_datagrams_received_in_place() {
+    fn batch_keeps_datagrams_whole_and_in_order() {
         let src: SocketAddr = "192.0.2.1:2055".parse().unwrap();
         let pool = Pool::default();
-        let mut b = pool.take();
         for round in 0..2u8 {
+            let mut b = pool.take();
             let sizes = [1400usize, 0, 1, 65_507, 300];
             for (i, &n) in sizes.iter().enumerate() {
-                let room = b.room();
-                assert!(room.len() >= n);
-                room[..n].fill(round * 10 + i as u8);
-                b.commit(n, src, i as u64);
-                assert_eq!(b.last().len(), n);
-                assert!(b.last().iter().all(|&x| x == round * 10 + i as u8));
+                b.push(&vec![round * 10 + i as u8; n], src, i as u64);
             }
             let got: Vec<(usize, u8, u64)> =
                 b.iter().map(|(p, _, t)| (p.len(), p.first().copied().unwrap_or(0), t)).collect();
@@ -434,8 +403,9 @@ mod tests {
                 .map(|(i, &n)| (n, if n > 0 { round * 10 + i as u8 } else { 0 }, i as u64))
                 .collect();
             assert_eq!(got, want);
-            b.clear();
-            assert_eq!(b.len(), 0);
+            assert_eq!(b.len(), sizes.len());
+            // 65 KiB of datagrams: larger than a pooled batch may keep.
+            pool.give(b);
         }
     }
 }
