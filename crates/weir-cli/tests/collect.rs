@@ -407,6 +407,19 @@ fn capture_input_from_stdin_and_gzip() {
     let out = run(&gz);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("collected 7 datagrams, 195 flows"));
+    // Cut in the middle: the datagrams before the cut are collected, and
+    // the cut is a warning naming where reading failed.
+    let out = run(&gz[..gz.len() * 2 / 3]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (text, err) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let flows: u64 = text
+        .split("datagrams, ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(flows > 0 && flows < 195, "{text}");
+    assert!(err.contains("reading failed after"), "{err}");
     // The gzip stream cut off after its header: nothing to read, named.
     let out = run(&gz[..10]);
     assert!(!out.status.success());

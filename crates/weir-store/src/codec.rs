@@ -751,7 +751,7 @@ fn dict_with<T: DictValue>(
     idx.clear();
     idx.resize(rows, 0);
     match valid {
-        None if d.mask >= BIG_TABLE => {
+        None if d.mask + 1 >= BIG_TABLE => {
             // A table beyond L1 (address columns: thousands of hosts):
             // read the entry of the value 32 rows ahead, so that its cache
             // line is on the way before a mispredicted probe (new value or
@@ -1317,6 +1317,39 @@ mod tests {
                 assert_same(&col, &round_trip(&col));
             }
         }
+    }
+
+    /// Address blocks with thousands of hosts: from the second block on,
+    /// the dictionary table is big and the insert loop reads ahead; every
+    /// block still round-trips.
+    #[test]
+    fn big_address_dictionaries_round_trip() {
+        let mut hint = EncodeHint::default();
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for block in 0..3 {
+            let v: Vec<u128> = (0..20_000)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    // ~3 200 of 6 000 hosts spread over the IPv4 space,
+                    // some much busier than others (a sample of 1 024
+                    // rows holds ~710: few enough to try a dictionary).
+                    let host = (x % 6000) * ((x >> 24) % 6000) * ((x >> 44) % 6000) / 36_000_000;
+                    0xffff_0000_0000u128 + u128::from(host.wrapping_mul(2_654_435_761) as u32)
+                })
+                .collect();
+            let col = Column::full(Values::U128(v));
+            let mut buf = Vec::new();
+            let meta = encode_hinted(&col, None, &mut hint, &mut buf).unwrap();
+            assert_eq!(meta.enc & 0x0f, KIND_DICT, "block {block}");
+            let back =
+                decode(&buf, col.len(), true, meta.enc, meta.width, meta.base, None).unwrap();
+            assert_same(&col, &back);
+        }
+        assert!(hint.dict_len > 3000, "{hint:?}");
+        let table = SCRATCH.with(|c| c.borrow().dict128.mask + 1);
+        assert!(table >= BIG_TABLE, "the table read ahead: {table} entries");
     }
 
     #[test]

@@ -158,11 +158,11 @@ impl Templates {
         self.map.get(&id)
     }
 
-    /// Adds or replaces a template within the limits.
     /// The template held under `info`'s id if `info` defines it again
     /// unchanged (exporters resend their templates every few seconds or
     /// packets): its TTL restarts at `now` instead of it being compiled
-    /// again. `None` if there is none or the definition differs.
+    /// again, and it takes `info`'s source (the exporter's port may have
+    /// changed). `None` if there is none or the definition differs.
     pub(super) fn refresh(&mut self, info: &TemplateInfo, now: u64) -> Option<&Template> {
         let t = self.map.get_mut(&info.template_id)?;
         let same = t.info.protocol == info.protocol
@@ -173,9 +173,11 @@ impl Templates {
             return None;
         }
         t.refreshed_ms = now;
+        t.info.exporter = info.exporter;
         Some(t)
     }
 
+    /// Adds or replaces a template within the limits.
     pub(super) fn insert(
         &mut self,
         t: Template,
@@ -335,6 +337,9 @@ mod tests {
         assert!(t.refresh(&info(256, 3), 0).is_none(), "nothing held yet");
         t.insert(Template::compile(info(256, 3), true, 0).unwrap(), &limits, 0).unwrap();
         assert_eq!(t.refresh(&info(256, 3), 90).map(|x| x.refreshed_ms), Some(90));
+        let mut moved = info(256, 3);
+        moved.exporter = "192.0.2.1:10".parse().unwrap();
+        assert_eq!(t.refresh(&moved, 90).map(|x| x.info.exporter), Some(moved.exporter));
         assert!(matches!(t.lookup(256, 150, 100), Lookup::Found(_)), "TTL restarted at 90");
         assert!(t.refresh(&info(256, 4), 95).is_none(), "more fields: a new definition");
         let mut options = info(256, 3);
