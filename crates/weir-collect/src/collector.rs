@@ -454,15 +454,9 @@ impl Worker {
         // reading a capture: there, time jumps with the data.
         if matches!(self.cfg.input, Input::Sockets { .. }) {
             for id in self.sources.fixed() {
-                self.open(id, start);
+                open_slot(&mut self.slots, &self.sources, &self.cfg, id, start);
             }
         }
-    }
-
-    /// Opens the slot of source `id` (starting at `start`) if it is not
-    /// open yet; `false` if it cannot be created.
-    fn open(&mut self, id: SourceId, start: i64) -> bool {
-        open_slot(&mut self.slots, &self.sources, &self.cfg, id, start).is_some()
     }
 
     fn process(&mut self, payload: &[u8], src: SocketAddr, received_ms: u64) {

@@ -515,30 +515,24 @@ pub fn read_frames_from<E>(
     }
     let mut base = 0;
     let mut state = None;
-    // A read that failed ends the input where it failed; the frames whole
-    // before that point are still handed over, and the failure is told
-    // with the damage it left (usually the record it cut), or alone.
-    let with_read_error =
-        |damage: Option<CaptureError>, base: usize, buf: &[u8], e: &std::io::Error| {
-            let at = base + buf.len();
-            let read = format!("reading failed after {at} bytes: {e}");
-            match damage {
-                Some(d) => cerr(d.offset, format!("{}; {read}", d.message)),
-                None => cerr(at, read),
-            }
-        };
+    // A read that failed ends the input where it failed (`at`); the frames
+    // whole before it are still handed over, and the failure is told with
+    // the damage it left (usually the record it cut), or alone.
+    let report = |damage: Option<CaptureError>, failed: &Option<std::io::Error>, at: usize| {
+        let Some(e) = failed else { return damage };
+        let read = format!("reading failed after {at} bytes: {e}");
+        Some(match damage {
+            Some(d) => cerr(d.offset, format!("{}; {read}", d.message)),
+            None => cerr(at, read),
+        })
+    };
     loop {
         let mut it = match state.take() {
             Some(st) => Frames::resume(&buf, st, eof),
             None => match frames(&buf) {
                 Ok(it) if eof => it,
                 Ok(it) => it.partial(),
-                Err(e) => {
-                    return Ok(Some(match &failed {
-                        Some(fe) => with_read_error(Some(e), base, &buf, fe),
-                        None => e,
-                    }));
-                }
+                Err(e) => return Ok(report(Some(e), &failed, base + buf.len())),
             },
         };
         for fr in it.by_ref() {
@@ -546,17 +540,14 @@ pub fn read_frames_from<E>(
                 Ok(fr) => f(&fr).map_err(StreamError::Handler)?,
                 Err(mut e) => {
                     e.offset += base;
-                    return Ok(Some(match &failed {
-                        Some(fe) => with_read_error(Some(e), base, &buf, fe),
-                        None => e,
-                    }));
+                    return Ok(report(Some(e), &failed, base + buf.len()));
                 }
             }
         }
         // Every stop short of the end of the input is a damage (returned
         // above) or a record the part holds only part of.
         if eof {
-            return Ok(failed.map(|fe| with_read_error(None, base, &buf, &fe)));
+            return Ok(report(None, &failed, base + buf.len()));
         }
         let (used, st) = (it.offset(), it.state());
         buf.drain(..used);
