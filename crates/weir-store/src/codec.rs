@@ -404,6 +404,17 @@ impl DictValue for u64 {
     }
 }
 
+impl DictValue for u32 {
+    const WIDE: bool = false;
+    fn dict(s: &mut Scratch) -> (&mut DictBuilder<u32>, &mut Vec<u32>, &mut Vec<u128>) {
+        (&mut s.dict32, &mut s.idx, &mut s.gaps)
+    }
+    #[inline]
+    fn hash(self) -> u64 {
+        u64::from(self).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
+}
+
 impl DictValue for u128 {
     const WIDE: bool = true;
     fn dict(s: &mut Scratch) -> (&mut DictBuilder<u128>, &mut Vec<u32>, &mut Vec<u128>) {
@@ -672,6 +683,7 @@ struct Scratch {
     u64s: Vec<u64>,
     gaps: Vec<u128>,
     idx: Vec<u32>,
+    dict32: DictBuilder<u32>,
     dict64: DictBuilder<u64>,
     dict128: DictBuilder<u128>,
 }
@@ -708,39 +720,63 @@ fn try_dict<T: DictValue>(
     };
     // Cheap look at a sample first.
     let sample = rows.min(DICT_SAMPLE_ROWS);
+    let lim = Limits { for_width, max_distinct, sample };
     SCRATCH.with(|cell| {
         let mut scratch = cell.borrow_mut();
-        let (d, idx, gaps) = T::dict(&mut scratch);
-        dict_with(vals, valid, zone, for_width, max_distinct, sample, d, idx, gaps, dict_len, out)
+        if zone.max - zone.min <= u128::from(u32::MAX) {
+            // Values within 2^32 of the smallest (IPv4 hosts, AS numbers):
+            // the table holds their 32-bit offsets (8-byte entries).
+            let min = zone.min;
+            let (d, idx, gaps) = u32::dict(&mut scratch);
+            let key = |v: T| (v.into() - min) as u32;
+            dict_with(vals, key, valid, 0, lim, d, idx, gaps, dict_len, out)
+        } else {
+            let (d, idx, gaps) = T::dict(&mut scratch);
+            dict_with(vals, |v| v, valid, zone.min, lim, d, idx, gaps, dict_len, out)
+        }
     })
 }
 
-#[allow(clippy::too_many_arguments)]
-fn dict_with<T: DictValue>(
-    vals: &[T],
-    valid: Option<&Bitmap>,
-    zone: &ZoneMap,
+/// What bounds a dictionary: the FOR width it must beat, the most
+/// distinct values it may hold, the rows of the sample looked at first.
+#[derive(Clone, Copy)]
+struct Limits {
     for_width: u8,
     max_distinct: usize,
     sample: usize,
-    d: &mut DictBuilder<T>,
+}
+
+/// Builds the dictionary of `vals` through their table keys `key` (the
+/// values, or their offsets from the smallest), and writes it if it pays.
+/// `sort_min` is the smallest key's lower bound for [`DictBuilder::sort`]
+/// (the zone's minimum for values, 0 for offsets): the stored differences
+/// start from it, so both kinds of key write the same bytes.
+#[allow(clippy::too_many_arguments)]
+fn dict_with<T: Copy, K: DictValue>(
+    vals: &[T],
+    key: impl Fn(T) -> K,
+    valid: Option<&Bitmap>,
+    sort_min: u128,
+    lim: Limits,
+    d: &mut DictBuilder<K>,
     idx: &mut Vec<u32>,
     gaps: &mut Vec<u128>,
     dict_len: &mut u32,
     out: &mut Vec<u8>,
 ) -> Option<u8> {
     let rows = vals.len();
+    let for_width = lim.for_width;
     let is_valid = |i: usize| valid.is_none_or(|b| b.get(i));
     d.reset(DICT_SAMPLE_MAX_DISTINCT);
-    for (i, &v) in vals.iter().enumerate().take(sample) {
-        if is_valid(i) && d.insert(v, DICT_SAMPLE_MAX_DISTINCT).is_none() {
+    for (i, &v) in vals.iter().enumerate().take(lim.sample) {
+        if is_valid(i) && d.insert(key(v), DICT_SAMPLE_MAX_DISTINCT).is_none() {
             return None;
         }
     }
     let in_sample = d.values.len();
     // Full pass; give up when the dictionary alone would outweigh FOR.
     let for_cost = rows * for_width as usize;
-    let limit = (for_cost / (for_width as usize + 1)).min(max_distinct).min(u32::MAX as usize);
+    let limit = (for_cost / (for_width as usize + 1)).min(lim.max_distinct).min(u32::MAX as usize);
     // Size the table for the previous block's dictionary, else for a
     // few times what the sample saw; it grows if needed.
     let expect = match *dict_len as usize {
@@ -760,21 +796,21 @@ fn dict_with<T: DictValue>(
             let mut touched = 0u32;
             for (i, (x, &v)) in idx.iter_mut().zip(vals).enumerate() {
                 if let Some(&w) = vals.get(i + AHEAD) {
-                    touched ^= d.table[(w.hash() >> 32) as usize & d.mask].1;
+                    touched ^= d.table[(key(w).hash() >> 32) as usize & d.mask].1;
                 }
-                *x = d.insert(v, limit)?;
+                *x = d.insert(key(v), limit)?;
             }
             std::hint::black_box(touched);
         }
         None => {
             for (x, &v) in idx.iter_mut().zip(vals) {
-                *x = d.insert(v, limit)?;
+                *x = d.insert(key(v), limit)?;
             }
         }
         Some(_) => {
             for (i, &v) in vals.iter().enumerate() {
                 if is_valid(i) {
-                    idx[i] = d.insert(v, limit)?;
+                    idx[i] = d.insert(key(v), limit)?;
                 }
             }
         }
@@ -786,13 +822,49 @@ fn dict_with<T: DictValue>(
         return None;
     }
     *dict_len = n as u32;
+    d.sort(sort_min);
+    let rank = &d.rank;
+    let d = &*d;
+    let nth = |i: usize| d.nth(i, sort_min);
+    Some(match valid {
+        None => {
+            write_dict(n, sort_min, nth, rows, index_width, |i| rank[idx[i] as usize], gaps, out)
+        }
+        Some(_) => write_dict(
+            n,
+            sort_min,
+            nth,
+            rows,
+            index_width,
+            |i| {
+                if is_valid(i) { rank[idx[i] as usize] } else { 0 }
+            },
+            gaps,
+            out,
+        ),
+    })
+}
+
+/// Writes a dictionary of `n` distinct values, `nth(i)` the `i`-th
+/// smallest (`from` or more), then the rank of each of `rows` rows in
+/// `index_width` bytes; returns the width of the values' differences.
+#[allow(clippy::too_many_arguments)]
+fn write_dict(
+    n: usize,
+    from: u128,
+    nth: impl Fn(usize) -> u128,
+    rows: usize,
+    index_width: usize,
+    rank_of: impl Fn(usize) -> u32,
+    gaps: &mut Vec<u128>,
+    out: &mut Vec<u8>,
+) -> u8 {
     // Ascending values, each stored as its difference to the previous one:
     // hosts of a few prefixes give small differences.
-    d.sort(zone.min);
     gaps.clear();
-    let mut prev = zone.min;
+    let mut prev = from;
     gaps.extend((0..n).map(|i| {
-        let v = d.nth(i, zone.min);
+        let v = nth(i);
         let g = v - prev;
         prev = v;
         g
@@ -800,16 +872,8 @@ fn dict_with<T: DictValue>(
     let gap_width = width_of(gaps.iter().copied().max().unwrap_or(0));
     out.extend_from_slice(&(n as u32).to_le_bytes());
     write_planes::<u128>(n, gap_width, out, |j| gaps[j]);
-    let rank = &d.rank;
-    match valid {
-        None => {
-            write_planes::<u64>(rows, index_width as u8, out, |i| u64::from(rank[idx[i] as usize]))
-        }
-        Some(_) => write_planes::<u64>(rows, index_width as u8, out, |i| {
-            if is_valid(i) { u64::from(rank[idx[i] as usize]) } else { 0 }
-        }),
-    }
-    Some(gap_width)
+    write_planes::<u64>(rows, index_width as u8, out, |i| u64::from(rank_of(i)));
+    gap_width
 }
 
 fn write_bitmap(b: &Bitmap, out: &mut Vec<u8>) {
@@ -1348,8 +1412,64 @@ mod tests {
             assert_same(&col, &back);
         }
         assert!(hint.dict_len > 3000, "{hint:?}");
-        let table = SCRATCH.with(|c| c.borrow().dict128.mask + 1);
+        let table = SCRATCH.with(|c| c.borrow().dict32.mask + 1);
         assert!(table >= BIG_TABLE, "the table read ahead: {table} entries");
+    }
+
+    /// A dictionary built over 32-bit offsets from the smallest value
+    /// writes exactly the bytes one built over the full values does: IPv6
+    /// hosts of one /96 (above 2^64, so the offsets are all that is
+    /// narrow), with and without gaps, big tables (read ahead) and small.
+    #[test]
+    fn offset_keys_write_what_full_keys_write() {
+        let base = 0x2001_0db8_0000_0000_0000_0001_0000_0000u128;
+        for (rows, hosts) in [(20_000u64, 5000u64), (3000, 40)] {
+            let vals: Vec<u128> =
+                (0..rows).map(|i| base + u128::from((i / 4 * 7919) % hosts * 65_537)).collect();
+            let mut gaps = Bitmap::ones(vals.len());
+            (3..vals.len()).step_by(11).for_each(|i| gaps.set(i, false));
+            for valid in [None, Some(&gaps)] {
+                let col = Column { values: Values::U128(vals.clone()), validity: valid.cloned() };
+                let zone = ZoneMap::of(&col).unwrap();
+                assert!(zone.max - zone.min <= u128::from(u32::MAX));
+                let lim = Limits {
+                    for_width: width_of(zone.max - zone.min),
+                    max_distinct: usize::MAX,
+                    sample: DICT_SAMPLE_ROWS,
+                };
+                let mut scratch = Scratch::default();
+                let (mut narrow, mut wide) = (Vec::new(), Vec::new());
+                let (d, idx, g) = u32::dict(&mut scratch);
+                let key = |v: u128| (v - zone.min) as u32;
+                let w1 = dict_with(
+                    &vals,
+                    key,
+                    valid,
+                    0,
+                    lim,
+                    d,
+                    idx,
+                    g,
+                    &mut (hosts as u32),
+                    &mut narrow,
+                );
+                let (d, idx, g) = u128::dict(&mut scratch);
+                let w2 = dict_with(
+                    &vals,
+                    |v| v,
+                    valid,
+                    zone.min,
+                    lim,
+                    d,
+                    idx,
+                    g,
+                    &mut (hosts as u32),
+                    &mut wide,
+                );
+                assert!(w1.is_some(), "{rows} rows of {hosts} hosts: a dictionary pays");
+                assert_eq!((w1, &narrow), (w2, &wide), "{rows} rows of {hosts} hosts");
+            }
+        }
     }
 
     #[test]
