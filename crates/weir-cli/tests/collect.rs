@@ -549,7 +549,9 @@ fn multicast_group_is_joined() {
 }
 
 /// An IPv6 listener receives from an IPv6 exporter; the exporter's address
-/// is stored in every flow and in the footer.
+/// is stored in every flow and in the footer. Twenty datagrams back to
+/// back: the first wakes the receive thread, the rest are taken many per
+/// `recvmmsg` call, whose IPv6 source addresses must come through too.
 #[test]
 fn ipv6_listener_and_exporter() {
     let dir = tempfile::tempdir().unwrap();
@@ -576,12 +578,14 @@ fn ipv6_listener_and_exporter() {
     assert!(addr.is_ipv6(), "{line}");
     let r = Running { child, netflow: addr, sflow: addr, metrics: None, stdout };
     let sock = UdpSocket::bind("[::1]:0").unwrap();
-    sock.send_to(&v5_datagram(0, 5), r.netflow).unwrap();
+    for seq in 0..20 {
+        sock.send_to(&v5_datagram(seq * 5, 5), r.netflow).unwrap();
+    }
     std::thread::sleep(Duration::from_millis(300));
     let out = stop(r);
-    assert!(out.contains(" 5 flows into 1 files"), "{out}");
+    assert!(out.contains(" 100 flows into 1 files"), "{out}");
     let recs = rows(dir.path());
-    assert_eq!(recs.len(), 5);
+    assert_eq!(recs.len(), 100);
     let v6 = weir_record::ip_to_u128("::1".parse().unwrap());
     assert!(recs.iter().all(|f| f.exporter_addr == Some(v6)));
 }
