@@ -719,12 +719,15 @@ fn run_list(
     let mut scan = Scan::default();
     if let (Some(order), None) = (order, limit) {
         // Sorted: every worker keeps its best records, merged at the end.
+        // rayon makes a fold state per split of the work: the readers
+        // (a zstd context and a block-sized buffer each) are leased.
         let n = top;
+        let readers = crate::par::Scratch::new();
         let (s, best) = pool.install(|| {
             units
                 .par_iter()
                 .fold(
-                    || (Scan::default(), TopN::new(n), ChunkReader::new()),
+                    || (Scan::default(), TopN::new(n), readers.lease(ChunkReader::new)),
                     |(mut scan, mut best, mut reader), u| {
                         if let Some((batch, sel)) = ctx.scan(*u, &mut reader, &mut scan) {
                             scan.count(&batch, &sel);
