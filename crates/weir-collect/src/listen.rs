@@ -11,9 +11,12 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+#[cfg(target_os = "linux")]
 use nix::errno::Errno;
+#[cfg(target_os = "linux")]
 use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg};
 use socket2::{Domain, Protocol, Socket, Type};
+#[cfg(target_os = "linux")]
 use std::io::IoSliceMut;
 use weir_encode::pcap::{MAX_UDP4_PAYLOAD, ipv4_udp_packet};
 
@@ -305,26 +308,38 @@ impl Repeat {
 }
 
 /// Datagrams taken per `recvmmsg` call.
+#[cfg(target_os = "linux")]
 const MANY: usize = 64;
 
-/// Room for each: the largest UDP payload.
+/// Room for each: the largest UDP payload. The slots are 4 MiB of address
+/// space, but only the pages datagrams were written to are ever touched
+/// (one per slot for datagrams of a path MTU: 256 KiB).
 const MANY_SLOT: usize = 65_536;
 
-/// Receives up to [`MANY`] datagrams per system call (`recvmmsg`): the
-/// per-call costs of the kernel (system call, socket lookup, locking) and
-/// the clock read are paid once per call instead of once per datagram.
+/// Takes what a socket holds. On Linux up to [`MANY`] datagrams per system
+/// call (`recvmmsg`): the per-call costs of the kernel (system call,
+/// socket lookup, locking) and the clock read are paid once per call
+/// instead of once per datagram. Elsewhere one `recv_from` per datagram.
 struct Many {
+    #[cfg(target_os = "linux")]
     headers: MultiHeaders<SockaddrStorage>,
     buf: Vec<u8>,
 }
 
 impl Many {
+    #[cfg(target_os = "linux")]
     fn new() -> Many {
         Many { headers: MultiHeaders::preallocate(MANY, None), buf: vec![0u8; MANY * MANY_SLOT] }
     }
 
+    #[cfg(not(target_os = "linux"))]
+    fn new() -> Many {
+        Many { buf: vec![0u8; MANY_SLOT] }
+    }
+
     /// Takes what `socket` holds without blocking, into `rx` (handing off
     /// full batches); returns how many datagrams.
+    #[cfg(target_os = "linux")]
     fn drain(&mut self, socket: &UdpSocket, rx: &mut Receiving) -> usize {
         use std::os::fd::AsRawFd;
         let mut got = 0;
@@ -364,12 +379,29 @@ impl Many {
             }
         }
     }
+
+    /// Takes what `socket` (non-blocking) holds, into `rx` (handing off
+    /// full batches); returns how many datagrams.
+    #[cfg(not(target_os = "linux"))]
+    fn drain(&mut self, socket: &UdpSocket, rx: &mut Receiving) -> usize {
+        let mut got = 0;
+        while let Ok((n, src)) = socket.recv_from(&mut self.buf) {
+            got += 1;
+            rx.received(&self.buf[..n], src, now_ms());
+            if rx.batch.len() >= BATCH {
+                rx.hand_off();
+            }
+        }
+        got
+    }
 }
 
 /// The source of a datagram the kernel gave none for.
+#[cfg(target_os = "linux")]
 const UNKNOWN_SOURCE: SocketAddr = SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 0);
 
 /// A socket address from the kernel as the standard type.
+#[cfg(target_os = "linux")]
 fn std_addr(a: &SockaddrStorage) -> Option<SocketAddr> {
     if let Some(v4) = a.as_sockaddr_in() {
         return Some(SocketAddr::V4((*v4).into()));
