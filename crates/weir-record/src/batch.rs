@@ -215,7 +215,10 @@ impl Column {
 /// keeps no validity bits.
 #[derive(Debug, Default)]
 pub struct ColumnBuilder<T> {
+    /// Rows `0..filled` are this batch's; entries beyond are room (values
+    /// of an earlier batch) that [`ColumnBuilder::set_at`] writes in place.
     values: Vec<T>,
+    filled: usize,
     validity: Vec<u64>,
     /// Whether some row so far lacks a value (then `validity` is kept).
     gaps: bool,
@@ -226,7 +229,7 @@ impl<T: Copy + Default + IntoValues> ColumnBuilder<T> {
     /// since the last value (never pushed, or pushed as `None`) are gaps.
     #[inline]
     pub fn push_value(&mut self, row: usize, v: T) {
-        if self.values.len() != row {
+        if self.filled != row {
             self.fill_gaps(row);
         }
         if self.gaps {
@@ -235,7 +238,11 @@ impl<T: Copy + Default + IntoValues> ColumnBuilder<T> {
             }
             self.validity[row / 64] |= 1 << (row % 64);
         }
-        self.values.push(v);
+        match self.values.get_mut(row) {
+            Some(x) => *x = v,
+            None => self.values.push(v),
+        }
+        self.filled = row + 1;
     }
 
     /// Sets row `row` (the next row) to a value or a gap. A gap costs
@@ -248,14 +255,42 @@ impl<T: Copy + Default + IntoValues> ColumnBuilder<T> {
         }
     }
 
-    /// Rows `values.len()..row` have no value: store them as gaps.
+    /// Whether rows `row..row + n` can be written in place with
+    /// [`ColumnBuilder::set_at`]: every row before `row` has a value. Makes
+    /// the room if needed.
+    #[inline]
+    pub fn make_room(&mut self, row: usize, n: usize) -> bool {
+        if self.gaps || self.filled != row {
+            return false;
+        }
+        if self.values.len() < row + n {
+            self.values.resize(row + n, T::default());
+        }
+        true
+    }
+
+    /// Sets row `row` in the room made by [`ColumnBuilder::make_room`].
+    #[inline(always)]
+    pub fn set_at(&mut self, row: usize, v: T) {
+        if let Some(x) = self.values.get_mut(row) {
+            *x = v;
+        }
+    }
+
+    /// Rows up to `rows` were set with [`ColumnBuilder::set_at`].
+    #[inline]
+    pub fn filled_to(&mut self, rows: usize) {
+        self.filled = rows;
+    }
+
+    /// Rows `filled..row` have no value: store them as gaps.
     #[cold]
     #[inline(never)]
     fn fill_gaps(&mut self, row: usize) {
-        let have = self.values.len();
+        let have = self.filled;
         if have > row {
             // Set twice in one row: the later value wins.
-            self.values.truncate(row);
+            self.filled = row;
             if self.gaps {
                 self.validity.truncate(row.div_ceil(64));
                 if let Some(w) = self.validity.last_mut()
@@ -266,7 +301,7 @@ impl<T: Copy + Default + IntoValues> ColumnBuilder<T> {
             }
             return;
         }
-        if self.values.is_empty() {
+        if have == 0 {
             // Only gaps so far: none of them valid.
             self.validity.clear();
             self.validity.resize(row.div_ceil(64), 0);
@@ -282,35 +317,45 @@ impl<T: Copy + Default + IntoValues> ColumnBuilder<T> {
             self.validity.resize(row.div_ceil(64), 0);
         }
         self.gaps = true;
-        self.values.resize(row, T::default());
+        // Gaps hold the default value (also where room held old values).
+        let end = row.min(self.values.len());
+        if let Some(old) = self.values.get_mut(have..end) {
+            old.fill(T::default());
+        }
+        if self.values.len() < row {
+            self.values.resize(row, T::default());
+        }
+        self.filled = row;
     }
 
     /// Takes the column of `rows` rows; `None` if no row has a value.
     pub fn take(&mut self, rows: usize) -> Option<Column> {
-        if self.values.is_empty() {
+        if self.filled == 0 {
             self.gaps = false;
             self.validity.clear();
             return None;
         }
-        if self.values.len() < rows {
+        if self.filled < rows {
             // Trailing rows without a value.
             self.fill_gaps(rows);
         }
         let gaps = std::mem::replace(&mut self.gaps, false);
-        debug_assert_eq!(self.values.len(), rows);
-        let values = std::mem::take(&mut self.values);
+        debug_assert_eq!(self.filled, rows);
+        let mut values = std::mem::take(&mut self.values);
+        values.truncate(rows);
+        self.filled = 0;
         let validity = gaps.then(|| Bitmap::from_words(std::mem::take(&mut self.validity), rows));
         Some(Column { values: T::into_values(values), validity })
     }
 
     /// Gives back the vectors of a column taken earlier, so the next batch
-    /// reuses their memory instead of allocating (and faulting in) new pages.
+    /// reuses their memory instead of allocating (and faulting in) new
+    /// pages. The values stay as room for [`ColumnBuilder::set_at`].
     pub fn recycle(&mut self, col: Column) {
-        if let Some(mut v) = T::from_values(col.values)
+        if let Some(v) = T::from_values(col.values)
             && v.capacity() > self.values.capacity()
-            && self.values.is_empty()
+            && self.filled == 0
         {
-            v.clear();
             self.values = v;
         }
         if let Some(b) = col.validity {
@@ -420,6 +465,36 @@ impl FlowBatch {
 mod tests {
     use super::*;
     use crate::BatchBuilder;
+
+    /// A recycled column keeps the old batch's values as room; none of
+    /// them shows through gaps, rows written in place, values set twice
+    /// or an empty batch, and room is refused after a gap.
+    #[test]
+    fn room_of_an_earlier_batch_never_shows() {
+        let mut c = ColumnBuilder::<u64>::default();
+        for r in 0..100 {
+            c.push_value(r, 1000 + r as u64);
+        }
+        let col = c.take(100).unwrap();
+        c.recycle(col);
+        assert!(c.make_room(0, 3));
+        for r in 0..3 {
+            c.set_at(r, r as u64);
+        }
+        c.filled_to(3);
+        c.push_value(5, 55);
+        c.push_value(5, 56);
+        let col = c.take(8).unwrap();
+        assert_eq!(col.values, Values::U64(vec![0, 1, 2, 0, 0, 56, 0, 0]));
+        let valid: Vec<bool> = (0..8).map(|i| col.is_valid(i)).collect();
+        assert_eq!(valid, [true, true, true, false, false, true, false, false]);
+        c.recycle(col);
+        assert!(c.take(4).is_none(), "no value pushed: no column");
+        c.push_value(2, 7);
+        assert!(!c.make_room(3, 2), "row 0 and 1 are gaps");
+        let col = c.take(3).unwrap();
+        assert_eq!(col.values, Values::U64(vec![0, 0, 7]));
+    }
 
     #[test]
     fn bitmap_basics() {

@@ -351,6 +351,50 @@ macro_rules! define_fields {
                 self.u128s[field.index()].push_value(self.rows, v);
             }
 
+            /// Prepares `n` rows in which exactly the fields `u64_fields`
+            /// and `u128_fields` have a value, each set once per row with
+            /// [`BatchBuilder::set_u64_at`] / [`BatchBuilder::set_u128_at`]
+            /// (rows `len()..len() + n`), then completed by
+            /// [`BatchBuilder::end_dense`]: no per-value checks. `false`
+            /// (use the pushes) if one of those columns lacks a value in
+            /// a row so far.
+            pub fn begin_dense(
+                &mut self,
+                n: usize,
+                u64_fields: &[Field],
+                u128_fields: &[Field],
+            ) -> bool {
+                let row = self.rows;
+                u64_fields.iter().all(|f| self.u64s[f.index()].make_room(row, n))
+                    && u128_fields.iter().all(|f| self.u128s[f.index()].make_room(row, n))
+            }
+
+            /// Sets integer field `field` of row `row` (see
+            /// [`BatchBuilder::begin_dense`]).
+            #[inline(always)]
+            pub fn set_u64_at(&mut self, field: Field, row: usize, v: u64) {
+                self.u64s[field.index()].set_at(row, v);
+            }
+
+            /// Sets address field `field` of row `row` (see
+            /// [`BatchBuilder::begin_dense`]).
+            #[inline(always)]
+            pub fn set_u128_at(&mut self, field: Field, row: usize, v: u128) {
+                self.u128s[field.index()].set_at(row, v);
+            }
+
+            /// Completes the `n` rows of [`BatchBuilder::begin_dense`].
+            pub fn end_dense(&mut self, n: usize, u64_fields: &[Field], u128_fields: &[Field]) {
+                let rows = self.rows + n;
+                for f in u64_fields {
+                    self.u64s[f.index()].filled_to(rows);
+                }
+                for f in u128_fields {
+                    self.u128s[f.index()].filled_to(rows);
+                }
+                self.rows = rows;
+            }
+
             /// Completes the row begun by `push_u64` / `push_u128` calls.
             #[inline]
             pub fn end_row(&mut self) {

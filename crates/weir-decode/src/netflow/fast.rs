@@ -74,6 +74,10 @@ pub(super) struct Plan {
     len: usize,
     has_out_packets: bool,
     has_out_bytes: bool,
+    /// The integer and address fields every record sets (the sampling
+    /// rate aside, which depends on the data set).
+    dense64: Vec<Field>,
+    dense128: Vec<Field>,
 }
 
 /// What is the same for every record of a data set.
@@ -194,11 +198,44 @@ impl Plan {
         if off == 0 || off > usize::from(u16::MAX) {
             return None;
         }
+        let mut dense64: Vec<Field> = Vec::new();
+        let mut dense128: Vec<Field> = Vec::new();
+        for op in &steps {
+            match op.step {
+                Step::Column(f, _) => dense64.push(f),
+                Step::Ip4(f) | Step::Ip6(f) => dense128.push(f),
+                _ => {}
+            }
+        }
+        dense64.extend([
+            Field::First,
+            Field::Last,
+            Field::Received,
+            Field::SrcPort,
+            Field::DstPort,
+            Field::Proto,
+            Field::TcpFlags,
+            Field::SrcTos,
+            Field::Packets,
+            Field::Bytes,
+            Field::ExporterId,
+            Field::FlowVersion,
+            Field::ObsDomain,
+        ]);
+        if req_taken[OUT_PACKETS] {
+            dense64.push(Field::OutPackets);
+        }
+        if req_taken[OUT_BYTES] {
+            dense64.push(Field::OutBytes);
+        }
+        dense128.push(Field::ExporterAddr);
         Some(Plan {
             steps,
             len: off,
             has_out_packets: req_taken[OUT_PACKETS],
             has_out_bytes: req_taken[OUT_BYTES],
+            dense64,
+            dense128,
         })
     }
 
@@ -214,13 +251,33 @@ impl Plan {
 
     /// Appends the records in `body` (whole records only, at most `room`)
     /// to `b`; returns how many and their counters.
-    #[allow(clippy::cast_possible_truncation)]
     pub(super) fn decode(
         &self,
         body: &[u8],
         room: usize,
         cx: &SetContext,
         b: &mut BatchBuilder,
+    ) -> Appended {
+        let n = (body.len() / self.len).min(room);
+        // Every record sets the same columns: written in place, without
+        // the pushes' per-value checks, when each has a value in every
+        // row so far.
+        if cx.stored_rate.is_none() && n > 1 && b.begin_dense(n, &self.dense64, &self.dense128) {
+            let row = b.len();
+            let done = self.decode_into(body, n, cx, &mut InPlace { b, row });
+            b.end_dense(n, &self.dense64, &self.dense128);
+            return done;
+        }
+        self.decode_into(body, room, cx, b)
+    }
+
+    #[allow(clippy::cast_possible_truncation)]
+    fn decode_into<O: Out>(
+        &self,
+        body: &[u8],
+        room: usize,
+        cx: &SetContext,
+        b: &mut O,
     ) -> Appended {
         let mut done = Appended::default();
         for rec in body.chunks_exact(self.len).take(room) {
@@ -298,6 +355,50 @@ impl Plan {
             done.bytes = done.bytes.saturating_add(req[BYTES]);
         }
         done
+    }
+}
+
+/// Where decoded values go: pushed to the column builders, or written in
+/// place.
+trait Out {
+    fn push_u64(&mut self, f: Field, v: u64);
+    fn push_u128(&mut self, f: Field, v: u128);
+    fn end_row(&mut self);
+}
+
+impl Out for BatchBuilder {
+    #[inline(always)]
+    fn push_u64(&mut self, f: Field, v: u64) {
+        BatchBuilder::push_u64(self, f, v);
+    }
+    #[inline(always)]
+    fn push_u128(&mut self, f: Field, v: u128) {
+        BatchBuilder::push_u128(self, f, v);
+    }
+    #[inline(always)]
+    fn end_row(&mut self) {
+        BatchBuilder::end_row(self);
+    }
+}
+
+/// Rows written in place (see [`BatchBuilder::begin_dense`]).
+struct InPlace<'a> {
+    b: &'a mut BatchBuilder,
+    row: usize,
+}
+
+impl Out for InPlace<'_> {
+    #[inline(always)]
+    fn push_u64(&mut self, f: Field, v: u64) {
+        self.b.set_u64_at(f, self.row, v);
+    }
+    #[inline(always)]
+    fn push_u128(&mut self, f: Field, v: u128) {
+        self.b.set_u128_at(f, self.row, v);
+    }
+    #[inline(always)]
+    fn end_row(&mut self) {
+        self.row += 1;
     }
 }
 
