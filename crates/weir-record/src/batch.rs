@@ -259,7 +259,7 @@ impl<T: Copy + Default + IntoValues> ColumnBuilder<T> {
     /// [`ColumnBuilder::set_at`]: every row before `row` has a value. Makes
     /// the room if needed.
     #[inline]
-    pub fn make_room(&mut self, row: usize, n: usize) -> bool {
+    pub(crate) fn make_room(&mut self, row: usize, n: usize) -> bool {
         if self.gaps || self.filled != row {
             return false;
         }
@@ -271,7 +271,8 @@ impl<T: Copy + Default + IntoValues> ColumnBuilder<T> {
 
     /// Sets row `row` in the room made by [`ColumnBuilder::make_room`].
     #[inline(always)]
-    pub fn set_at(&mut self, row: usize, v: T) {
+    pub(crate) fn set_at(&mut self, row: usize, v: T) {
+        debug_assert!(row < self.values.len(), "row {row} outside the room");
         if let Some(x) = self.values.get_mut(row) {
             *x = v;
         }
@@ -279,7 +280,8 @@ impl<T: Copy + Default + IntoValues> ColumnBuilder<T> {
 
     /// Rows up to `rows` were set with [`ColumnBuilder::set_at`].
     #[inline]
-    pub fn filled_to(&mut self, rows: usize) {
+    pub(crate) fn filled_to(&mut self, rows: usize) {
+        debug_assert!(rows <= self.values.len(), "{rows} rows claimed, room for fewer");
         self.filled = rows;
     }
 
@@ -494,6 +496,46 @@ mod tests {
         assert!(!c.make_room(3, 2), "row 0 and 1 are gaps");
         let col = c.take(3).unwrap();
         assert_eq!(col.values, Values::U64(vec![0, 0, 7]));
+    }
+
+    /// Rows written in place through `BatchBuilder`: refused for a
+    /// column with a gap, taken after a recycle (over the old block's
+    /// room), mixed with pushed rows.
+    #[test]
+    fn dense_rows_through_the_batch_builder() {
+        use crate::Field;
+        let mut b = BatchBuilder::default();
+        b.push_u64(Field::First, 10);
+        b.end_row();
+        b.push_u64(Field::First, 11);
+        b.push_u64(Field::SrcPort, 80);
+        b.end_row();
+        assert!(!b.begin_dense(2, &[Field::First, Field::SrcPort], &[]), "src port has a gap");
+        let mut batch = b.finish();
+        assert_eq!(batch.rows(), 2);
+        b.recycle(&mut batch);
+        assert!(b.begin_dense(3, &[Field::First], &[Field::SrcAddr]));
+        for r in 0..3 {
+            b.set_u64_at(Field::First, r, 20 + r as u64);
+            b.set_u128_at(Field::SrcAddr, r, 7);
+        }
+        b.end_dense(3, &[Field::First], &[Field::SrcAddr]);
+        b.push_u64(Field::First, 23);
+        b.push_u64(Field::SrcPort, 443);
+        b.end_row();
+        let batch = b.finish();
+        let first = batch.column(Field::First).unwrap();
+        assert_eq!(first.values, Values::U64(vec![20, 21, 22, 23]));
+        assert!(first.validity.is_none());
+        let port = batch.column(Field::SrcPort).unwrap();
+        assert_eq!(port.values, Values::U64(vec![0, 0, 0, 443]));
+        assert_eq!(
+            (0..4).map(|i| port.is_valid(i)).collect::<Vec<_>>(),
+            [false, false, false, true]
+        );
+        let addr = batch.column(Field::SrcAddr).unwrap();
+        assert_eq!(addr.values, Values::U128(vec![7, 7, 7, 0]));
+        assert_eq!((0..4).map(|i| addr.is_valid(i)).collect::<Vec<_>>(), [true, true, true, false]);
     }
 
     #[test]

@@ -265,7 +265,8 @@ impl Plan {
         if cx.stored_rate.is_none() && n > 1 && b.begin_dense(n, &self.dense64, &self.dense128) {
             let row = b.len();
             let done = self.decode_into(body, n, cx, &mut InPlace { b, row });
-            b.end_dense(n, &self.dense64, &self.dense128);
+            debug_assert_eq!(done.records, n);
+            b.end_dense(done.records, &self.dense64, &self.dense128);
             return done;
         }
         self.decode_into(body, room, cx, b)
@@ -299,6 +300,8 @@ impl Plan {
                     }
                     Step::Icmp => icmp = Some(read() & U16),
                     Step::Ip6(f) => {
+                        // Always there: an IPv6 step is a 16-byte element
+                        // of the record (written in place, it must be).
                         if let Some(a) =
                             rec.get(off..off + 16).and_then(|v| <[u8; 16]>::try_from(v).ok())
                         {
