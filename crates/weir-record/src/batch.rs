@@ -278,6 +278,15 @@ impl<T: Copy + Default + IntoValues> ColumnBuilder<T> {
         }
     }
 
+    /// Sets rows `row..row + n` in the room to `v`.
+    #[inline]
+    pub(crate) fn fill_at(&mut self, row: usize, n: usize, v: T) {
+        debug_assert!(row + n <= self.values.len(), "rows outside the room");
+        if let Some(w) = self.values.get_mut(row..row + n) {
+            w.fill(v);
+        }
+    }
+
     /// Rows up to `rows` were set with [`ColumnBuilder::set_at`].
     #[inline]
     pub(crate) fn filled_to(&mut self, rows: usize) {

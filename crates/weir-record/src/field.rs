@@ -383,6 +383,20 @@ macro_rules! define_fields {
                 self.u128s[field.index()].set_at(row, v);
             }
 
+            /// Sets integer field `field` of rows `row..row + n` to `v`
+            /// (see [`BatchBuilder::begin_dense`]).
+            #[inline]
+            pub fn fill_u64_at(&mut self, field: Field, row: usize, n: usize, v: u64) {
+                self.u64s[field.index()].fill_at(row, n, v);
+            }
+
+            /// Sets address field `field` of rows `row..row + n` to `v`
+            /// (see [`BatchBuilder::begin_dense`]).
+            #[inline]
+            pub fn fill_u128_at(&mut self, field: Field, row: usize, n: usize, v: u128) {
+                self.u128s[field.index()].fill_at(row, n, v);
+            }
+
             /// Completes the `n` rows of [`BatchBuilder::begin_dense`].
             pub fn end_dense(&mut self, n: usize, u64_fields: &[Field], u128_fields: &[Field]) {
                 let rows = self.rows + n;

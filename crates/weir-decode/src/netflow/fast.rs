@@ -266,7 +266,12 @@ impl Plan {
             let row = b.len();
             let done = self.decode_into(body, n, cx, &mut InPlace { b, row });
             debug_assert_eq!(done.records, n);
-            b.end_dense(done.records, &self.dense64, &self.dense128);
+            let n = done.records;
+            b.fill_u128_at(Field::ExporterAddr, row, n, cx.exporter_addr);
+            b.fill_u64_at(Field::ExporterId, row, n, u64::from(cx.sysid));
+            b.fill_u64_at(Field::FlowVersion, row, n, cx.flow_version);
+            b.fill_u64_at(Field::ObsDomain, row, n, u64::from(cx.domain));
+            b.end_dense(n, &self.dense64, &self.dense128);
             return done;
         }
         self.decode_into(body, room, cx, b)
@@ -345,13 +350,15 @@ impl Plan {
             if self.has_out_bytes {
                 b.push_u64(Field::OutBytes, req[OUT_BYTES]);
             }
-            b.push_u128(Field::ExporterAddr, cx.exporter_addr);
-            b.push_u64(Field::ExporterId, u64::from(cx.sysid));
-            if let Some(r) = cx.stored_rate {
-                b.push_u64(Field::SamplingRate, u64::from(r));
+            if O::PER_ROW_CONSTANTS {
+                b.push_u128(Field::ExporterAddr, cx.exporter_addr);
+                b.push_u64(Field::ExporterId, u64::from(cx.sysid));
+                if let Some(r) = cx.stored_rate {
+                    b.push_u64(Field::SamplingRate, u64::from(r));
+                }
+                b.push_u64(Field::FlowVersion, cx.flow_version);
+                b.push_u64(Field::ObsDomain, u64::from(cx.domain));
             }
-            b.push_u64(Field::FlowVersion, cx.flow_version);
-            b.push_u64(Field::ObsDomain, u64::from(cx.domain));
             b.end_row();
             done.records += 1;
             done.packets = done.packets.saturating_add(req[PACKETS]);
@@ -364,12 +371,17 @@ impl Plan {
 /// Where decoded values go: pushed to the column builders, or written in
 /// place.
 trait Out {
+    /// Whether the values that are the same for the whole data set
+    /// (exporter, domain, version) are given row by row; if not, the
+    /// caller fills them for the set.
+    const PER_ROW_CONSTANTS: bool;
     fn push_u64(&mut self, f: Field, v: u64);
     fn push_u128(&mut self, f: Field, v: u128);
     fn end_row(&mut self);
 }
 
 impl Out for BatchBuilder {
+    const PER_ROW_CONSTANTS: bool = true;
     #[inline(always)]
     fn push_u64(&mut self, f: Field, v: u64) {
         BatchBuilder::push_u64(self, f, v);
@@ -391,6 +403,7 @@ struct InPlace<'a> {
 }
 
 impl Out for InPlace<'_> {
+    const PER_ROW_CONSTANTS: bool = false;
     #[inline(always)]
     fn push_u64(&mut self, f: Field, v: u64) {
         self.b.set_u64_at(f, self.row, v);
