@@ -267,6 +267,7 @@ impl Plan {
             let done = self.decode_into(body, n, cx, &mut InPlace { b, row });
             debug_assert_eq!(done.records, n);
             let n = done.records;
+            b.fill_u64_at(Field::Received, row, n, cx.received_ms);
             b.fill_u128_at(Field::ExporterAddr, row, n, cx.exporter_addr);
             b.fill_u64_at(Field::ExporterId, row, n, u64::from(cx.sysid));
             b.fill_u64_at(Field::FlowVersion, row, n, cx.flow_version);
@@ -336,7 +337,6 @@ impl Plan {
             }
             b.push_u64(Field::First, first);
             b.push_u64(Field::Last, last);
-            b.push_u64(Field::Received, cx.received_ms);
             b.push_u64(Field::SrcPort, req[SRC_PORT]);
             b.push_u64(Field::DstPort, req[DST_PORT]);
             b.push_u64(Field::Proto, req[PROTO]);
@@ -351,6 +351,7 @@ impl Plan {
                 b.push_u64(Field::OutBytes, req[OUT_BYTES]);
             }
             if O::PER_ROW_CONSTANTS {
+                b.push_u64(Field::Received, cx.received_ms);
                 b.push_u128(Field::ExporterAddr, cx.exporter_addr);
                 b.push_u64(Field::ExporterId, u64::from(cx.sysid));
                 if let Some(r) = cx.stored_rate {
@@ -372,8 +373,8 @@ impl Plan {
 /// place.
 trait Out {
     /// Whether the values that are the same for the whole data set
-    /// (exporter, domain, version) are given row by row; if not, the
-    /// caller fills them for the set.
+    /// (received time, exporter, domain, version) are given row by row;
+    /// if not, the caller fills them for the set.
     const PER_ROW_CONSTANTS: bool;
     fn push_u64(&mut self, f: Field, v: u64);
     fn push_u128(&mut self, f: Field, v: u128);
