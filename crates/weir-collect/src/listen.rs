@@ -193,7 +193,6 @@ pub(crate) fn spawn(
         Some(Repeat { plain: s, raw, packet: Vec::with_capacity(2048) })
     };
     std::thread::Builder::new().name(format!("recv {}", l.addr)).spawn(move || {
-        let mut buf = vec![0u8; 65_536];
         let mut many = Many::new();
         let mut rx = Receiving {
             batch: pool.take(),
@@ -209,7 +208,8 @@ pub(crate) fn spawn(
             // Block for the first datagram, then drain what the socket
             // already holds without blocking: one hand-off (and one wake-up
             // of the decode thread) per batch instead of per datagram.
-            match socket.recv_from(&mut buf) {
+            let buf = many.first_slot();
+            match socket.recv_from(buf) {
                 Ok((n, src)) => rx.received(&buf[..n], src, now_ms()),
                 Err(e)
                     if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) =>
@@ -335,6 +335,12 @@ impl Many {
     #[cfg(not(target_os = "linux"))]
     fn new() -> Many {
         Many { buf: vec![0u8; MANY_SLOT] }
+    }
+
+    /// The first slot: room for one datagram, for the blocking receive
+    /// that waits for traffic.
+    fn first_slot(&mut self) -> &mut [u8] {
+        &mut self.buf[..MANY_SLOT]
     }
 
     /// Takes what `socket` holds without blocking, into `rx` (handing off

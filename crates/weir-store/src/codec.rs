@@ -393,27 +393,22 @@ trait DictValue: Copy + Eq + Ord + Into<u128> + Default {
     fn dict(s: &mut Scratch) -> (&mut DictBuilder<Self>, &mut Vec<u32>, &mut Vec<u128>);
 }
 
-impl DictValue for u64 {
-    const WIDE: bool = false;
-    fn dict(s: &mut Scratch) -> (&mut DictBuilder<u64>, &mut Vec<u32>, &mut Vec<u128>) {
-        (&mut s.dict64, &mut s.idx, &mut s.gaps)
-    }
-    #[inline]
-    fn hash(self) -> u64 {
-        self.wrapping_mul(0x9E37_79B9_7F4A_7C15)
-    }
+/// The integer key types: a multiplicative hash, and their own builder.
+macro_rules! narrow_dict_value {
+    ($($t:ty => $field:ident),*) => {$(
+        impl DictValue for $t {
+            const WIDE: bool = false;
+            fn dict(s: &mut Scratch) -> (&mut DictBuilder<$t>, &mut Vec<u32>, &mut Vec<u128>) {
+                (&mut s.$field, &mut s.idx, &mut s.gaps)
+            }
+            #[inline]
+            fn hash(self) -> u64 {
+                u64::from(self).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            }
+        }
+    )*};
 }
-
-impl DictValue for u32 {
-    const WIDE: bool = false;
-    fn dict(s: &mut Scratch) -> (&mut DictBuilder<u32>, &mut Vec<u32>, &mut Vec<u128>) {
-        (&mut s.dict32, &mut s.idx, &mut s.gaps)
-    }
-    #[inline]
-    fn hash(self) -> u64 {
-        u64::from(self).wrapping_mul(0x9E37_79B9_7F4A_7C15)
-    }
-}
+narrow_dict_value!(u32 => dict32, u64 => dict64);
 
 impl DictValue for u128 {
     const WIDE: bool = true;
