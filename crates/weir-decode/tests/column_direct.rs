@@ -156,22 +156,39 @@ fn generated_v9_and_ipfix_decode_the_same_both_ways() {
         })
         .collect();
     let exporter = "192.0.2.1:2055".parse().unwrap();
-    for p in [TemplateProtocol::V9, TemplateProtocol::Ipfix] {
+    // Each protocol with its usual times (variant 0), then with times in
+    // seconds (150/151, end before start in the template) and reply
+    // counters (23/24) (1), then also with an exporter-wide sampling rate
+    // (2: rows pushed, not written in place).
+    let protocols = [TemplateProtocol::V9, TemplateProtocol::Ipfix];
+    for (p, variant) in protocols.into_iter().flat_map(|p| (0..3).map(move |v| (p, v))) {
+        use weir_encode::netflow::Field;
         let mut enc = TemplateEncoder::new(p, 1, EXPORT_MS - 3_600_000);
         let mut t = Template::ipv4(256, p);
-        t.fields.push(weir_encode::netflow::Field::new(
-            if p == TemplateProtocol::V9 { 32 } else { 139 },
-            2,
-        ));
+        t.fields.push(Field::new(if p == TemplateProtocol::V9 { 32 } else { 139 }, 2));
+        if variant > 0 {
+            let n = t.fields.len();
+            t.fields.truncate(n - 3);
+            t.fields.extend([Field::new(32, 2), Field::new(151, 4), Field::new(150, 4)]);
+            t.fields.extend([Field::new(23, 8), Field::new(24, 4)]);
+        }
         enc.add_template(t);
         let mut payloads = vec![enc.template_message(EXPORT_MS)];
+        if variant == 2 {
+            payloads.push(enc.sampler_options(EXPORT_MS, None, 4));
+        }
+        let flows: Vec<FlowRecord> = flows
+            .iter()
+            .map(|f| FlowRecord { out_bytes: Some(f.bytes / 2), out_packets: Some(3), ..f.clone() })
+            .collect();
         payloads.extend(enc.data(256, &flows, EXPORT_MS, false));
         let dgs: Vec<Datagram<'_>> = payloads
             .iter()
             .map(|p| Datagram { exporter, received_ms: EXPORT_MS + 5, payload: p })
             .collect();
         for policy in [SamplingPolicy::Scale, SamplingPolicy::Raw, SamplingPolicy::Force(3)] {
-            assert_eq!(both_ways(&format!("{p:?}"), &dgs, policy), 500);
+            let name = format!("{p:?} {variant}");
+            assert_eq!(both_ways(&name, &dgs, policy), 500, "{name}");
         }
     }
 }

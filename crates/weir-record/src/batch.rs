@@ -269,6 +269,12 @@ impl<T: Copy + Default + IntoValues> ColumnBuilder<T> {
         true
     }
 
+    /// Rows this column has room for (filled or not).
+    #[inline]
+    pub(crate) fn room(&self) -> usize {
+        self.values.len()
+    }
+
     /// Sets row `row` in the room made by [`ColumnBuilder::make_room`].
     #[inline(always)]
     pub(crate) fn set_at(&mut self, row: usize, v: T) {
@@ -276,6 +282,15 @@ impl<T: Copy + Default + IntoValues> ColumnBuilder<T> {
         if let Some(x) = self.values.get_mut(row) {
             *x = v;
         }
+    }
+
+    /// Rows `row..row + n` of the room made by [`ColumnBuilder::make_room`],
+    /// to be set in place (empty if outside the room, which cannot happen
+    /// after `make_room(row, n)`).
+    #[inline]
+    pub(crate) fn window(&mut self, row: usize, n: usize) -> &mut [T] {
+        debug_assert!(row + n <= self.values.len(), "rows outside the room");
+        self.values.get_mut(row..row + n).unwrap_or_default()
     }
 
     /// Sets rows `row..row + n` in the room to `v`.
@@ -519,16 +534,18 @@ mod tests {
         b.push_u64(Field::First, 11);
         b.push_u64(Field::SrcPort, 80);
         b.end_row();
-        assert!(!b.begin_dense(2, &[Field::First, Field::SrcPort], &[]), "src port has a gap");
+        let both = crate::DenseFields::new([Field::First, Field::SrcPort]);
+        assert!(!b.begin_dense(2, &both), "src port has a gap");
         let mut batch = b.finish();
         assert_eq!(batch.rows(), 2);
         b.recycle(&mut batch);
-        assert!(b.begin_dense(3, &[Field::First], &[Field::SrcAddr]));
+        let dense = crate::DenseFields::new([Field::First, Field::SrcAddr]);
+        assert!(b.begin_dense(3, &dense));
         for r in 0..3 {
             b.set_u64_at(Field::First, r, 20 + r as u64);
             b.set_u128_at(Field::SrcAddr, r, 7);
         }
-        b.end_dense(3, &[Field::First], &[Field::SrcAddr]);
+        b.end_dense(3, &dense);
         b.push_u64(Field::First, 23);
         b.push_u64(Field::SrcPort, 443);
         b.end_row();
@@ -545,6 +562,43 @@ mod tests {
         let addr = batch.column(Field::SrcAddr).unwrap();
         assert_eq!(addr.values, Values::U128(vec![7, 7, 7, 0]));
         assert_eq!((0..4).map(|i| addr.is_valid(i)).collect::<Vec<_>>(), [true, true, true, false]);
+    }
+
+    /// Data sets of the same fields one after the other skip the checks
+    /// (windows, fills); a pushed row in between brings them back, and
+    /// a gap it leaves is refused.
+    #[test]
+    fn dense_sets_back_to_back() {
+        use crate::{DenseFields, Field};
+        let dense = DenseFields::new([Field::SrcAddr, Field::First, Field::Last]);
+        assert!(dense.contains(Field::Last) && !dense.contains(Field::Bytes));
+        let mut b = BatchBuilder::default();
+        for (set, n) in [(0u64, 3usize), (1, 2), (2, 1)] {
+            let row = b.len();
+            assert!(b.begin_dense(n, &dense), "set {set}");
+            let (first, last) = b.windows_u64(Field::First, Field::Last, row, n).unwrap();
+            first.fill(set);
+            last.fill(set + 10);
+            b.fill_u128_at(Field::SrcAddr, row, n, u128::from(set));
+            b.end_dense(n, &dense);
+        }
+        assert!(b.windows_u64(Field::First, Field::First, 0, 1).is_none());
+        b.push_u64(Field::First, 7);
+        b.push_u64(Field::Last, 8);
+        b.end_row();
+        assert!(!b.begin_dense(2, &dense), "the address has a gap");
+        let batch = b.finish();
+        assert_eq!(
+            batch.column(Field::First).unwrap().values,
+            Values::U64(vec![0, 0, 0, 1, 1, 2, 7])
+        );
+        assert_eq!(
+            batch.column(Field::Last).unwrap().values,
+            Values::U64(vec![10, 10, 10, 11, 11, 12, 8])
+        );
+        let addr = batch.column(Field::SrcAddr).unwrap();
+        assert_eq!(addr.values, Values::U128(vec![0, 0, 0, 1, 1, 2, 0]));
+        assert_eq!(addr.null_count(), 1);
     }
 
     #[test]

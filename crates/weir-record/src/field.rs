@@ -312,6 +312,13 @@ macro_rules! define_fields {
             u64s: [crate::batch::ColumnBuilder<u64>; Field::COUNT],
             /// Address columns by field index (integer fields' entries unused).
             u128s: [crate::batch::ColumnBuilder<u128>; Field::COUNT],
+            /// The last rows written in place: their fields, the row count
+            /// after them (`usize::MAX`: none since the last `finish`), and
+            /// the room every one of those columns has, so that the next
+            /// data set of the same fields right after skips the checks.
+            dense_mask: [u64; DENSE_WORDS],
+            dense_until: usize,
+            dense_room: usize,
         }
 
         impl Default for BatchBuilder {
@@ -320,6 +327,9 @@ macro_rules! define_fields {
                     rows: 0,
                     u64s: std::array::from_fn(|_| Default::default()),
                     u128s: std::array::from_fn(|_| Default::default()),
+                    dense_mask: [0; DENSE_WORDS],
+                    dense_until: usize::MAX,
+                    dense_room: 0,
                 }
             }
         }
@@ -351,22 +361,35 @@ macro_rules! define_fields {
                 self.u128s[field.index()].push_value(self.rows, v);
             }
 
-            /// Prepares `n` rows in which exactly the fields `u64_fields`
-            /// and `u128_fields` have a value, each set once per row with
-            /// [`BatchBuilder::set_u64_at`] / [`BatchBuilder::set_u128_at`]
-            /// (rows `len()..len() + n`), then completed by
-            /// [`BatchBuilder::end_dense`]: no per-value checks. `false`
-            /// (use the pushes) if one of those columns lacks a value in
-            /// a row so far.
-            pub fn begin_dense(
-                &mut self,
-                n: usize,
-                u64_fields: &[Field],
-                u128_fields: &[Field],
-            ) -> bool {
+            /// Prepares `n` rows in which exactly `fields` have a value,
+            /// each set in place (rows `len()..len() + n`: by row with
+            /// [`BatchBuilder::set_u64_at`] / [`BatchBuilder::set_u128_at`],
+            /// by column through [`BatchBuilder::window_u64`] and the
+            /// like), then completed by [`BatchBuilder::end_dense`]: no
+            /// per-value checks. `false` (use the pushes) if one of those
+            /// columns lacks a value in a row so far. Right after
+            /// `end_dense` of the same set of fields, with room left, this
+            /// checks nothing.
+            pub fn begin_dense(&mut self, n: usize, fields: &DenseFields) -> bool {
                 let row = self.rows;
-                u64_fields.iter().all(|f| self.u64s[f.index()].make_room(row, n))
-                    && u128_fields.iter().all(|f| self.u128s[f.index()].make_room(row, n))
+                // Right after rows of the same fields, every one of those
+                // columns is filled up to here, without gaps.
+                if self.dense_until == row
+                    && row + n <= self.dense_room
+                    && self.dense_mask == fields.mask
+                {
+                    return true;
+                }
+                self.dense_until = usize::MAX;
+                let ok = fields.u64s.iter().all(|f| self.u64s[f.index()].make_room(row, n))
+                    && fields.u128s.iter().all(|f| self.u128s[f.index()].make_room(row, n));
+                if ok {
+                    self.dense_mask = fields.mask;
+                    let r64 = fields.u64s.iter().map(|f| self.u64s[f.index()].room());
+                    let r128 = fields.u128s.iter().map(|f| self.u128s[f.index()].room());
+                    self.dense_room = r64.chain(r128).min().unwrap_or(0);
+                }
+                ok
             }
 
             /// Sets integer field `field` of row `row` (see
@@ -381,6 +404,34 @@ macro_rules! define_fields {
             #[inline(always)]
             pub fn set_u128_at(&mut self, field: Field, row: usize, v: u128) {
                 self.u128s[field.index()].set_at(row, v);
+            }
+
+            /// Rows `row..row + n` of integer field `field`, to be set in
+            /// place (see [`BatchBuilder::begin_dense`]).
+            #[inline]
+            pub fn window_u64(&mut self, field: Field, row: usize, n: usize) -> &mut [u64] {
+                self.u64s[field.index()].window(row, n)
+            }
+
+            /// Rows `row..row + n` of two different integer fields at once
+            /// (see [`BatchBuilder::window_u64`]); `None` if `a == b`.
+            #[inline]
+            pub fn windows_u64(
+                &mut self,
+                a: Field,
+                b: Field,
+                row: usize,
+                n: usize,
+            ) -> Option<(&mut [u64], &mut [u64])> {
+                let [x, y] = self.u64s.get_disjoint_mut([a.index(), b.index()]).ok()?;
+                Some((x.window(row, n), y.window(row, n)))
+            }
+
+            /// Rows `row..row + n` of address field `field`, to be set in
+            /// place (see [`BatchBuilder::begin_dense`]).
+            #[inline]
+            pub fn window_u128(&mut self, field: Field, row: usize, n: usize) -> &mut [u128] {
+                self.u128s[field.index()].window(row, n)
             }
 
             /// Sets integer field `field` of rows `row..row + n` to `v`
@@ -398,15 +449,16 @@ macro_rules! define_fields {
             }
 
             /// Completes the `n` rows of [`BatchBuilder::begin_dense`].
-            pub fn end_dense(&mut self, n: usize, u64_fields: &[Field], u128_fields: &[Field]) {
+            pub fn end_dense(&mut self, n: usize, fields: &DenseFields) {
                 let rows = self.rows + n;
-                for f in u64_fields {
+                for f in &fields.u64s {
                     self.u64s[f.index()].filled_to(rows);
                 }
-                for f in u128_fields {
+                for f in &fields.u128s {
                     self.u128s[f.index()].filled_to(rows);
                 }
                 self.rows = rows;
+                self.dense_until = rows;
             }
 
             /// Completes the row begun by `push_u64` / `push_u128` calls.
@@ -427,6 +479,7 @@ macro_rules! define_fields {
 
             /// Returns the memory of a finished batch for the next one.
             pub fn recycle(&mut self, batch: &mut crate::FlowBatch) {
+                self.dense_until = usize::MAX;
                 for f in Field::ALL {
                     if let Some(col) = batch.take_column(*f) {
                         match f.physical() {
@@ -458,6 +511,7 @@ macro_rules! define_fields {
                     }
                 }
                 self.rows = 0;
+                self.dense_until = usize::MAX;
                 batch
             }
         }
@@ -478,6 +532,42 @@ macro_rules! define_fields {
     (@push req $s:ident, $f:expr, $row:expr, $v:expr, U128) => { $s.u128s[$f.index()].push_value($row, $v as u128) };
     (@push opt $s:ident, $f:expr, $row:expr, $v:expr, U64) => { $s.u64s[$f.index()].push($row, $v.map(|x| x as u64)) };
     (@push opt $s:ident, $f:expr, $row:expr, $v:expr, U128) => { $s.u128s[$f.index()].push($row, $v.map(|x| x as u128)) };
+}
+
+/// Words of a [`DenseFields`] bit set.
+const DENSE_WORDS: usize = Field::COUNT.div_ceil(64);
+
+/// The fields that rows written in place all set
+/// ([`BatchBuilder::begin_dense`]), by physical type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DenseFields {
+    u64s: Vec<Field>,
+    u128s: Vec<Field>,
+    /// The same set as bits by field index (compared in one go).
+    mask: [u64; DENSE_WORDS],
+}
+
+impl DenseFields {
+    /// The set of `fields` (repeats ignored).
+    pub fn new(fields: impl IntoIterator<Item = Field>) -> DenseFields {
+        let mut d = DenseFields { u64s: Vec::new(), u128s: Vec::new(), mask: [0; DENSE_WORDS] };
+        for f in fields {
+            let (w, bit) = (f.index() / 64, 1u64 << (f.index() % 64));
+            if d.mask[w] & bit == 0 {
+                d.mask[w] |= bit;
+                match f.physical() {
+                    Physical::U64 => d.u64s.push(f),
+                    Physical::U128 => d.u128s.push(f),
+                }
+            }
+        }
+        d
+    }
+
+    /// Whether `field` is in the set.
+    pub fn contains(&self, field: Field) -> bool {
+        self.mask[field.index() / 64] & (1u64 << (field.index() % 64)) != 0
+    }
 }
 
 define_fields! {

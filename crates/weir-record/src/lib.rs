@@ -34,8 +34,8 @@ mod stats;
 
 pub use batch::{Bitmap, Column, ColumnBuilder, FlowBatch, IntoValues, Values};
 pub use field::{
-    ATTRS, AttrInfo, AttrSource, BatchBuilder, FIELDS, Field, FieldInfo, FieldType, FlowRecord,
-    Physical, UnknownField,
+    ATTRS, AttrInfo, AttrSource, BatchBuilder, DenseFields, FIELDS, Field, FieldInfo, FieldType,
+    FlowRecord, Physical, UnknownField,
 };
 pub use ip::{format_mac, ip_to_u128, is_ipv4_mapped, u128_to_ip};
 pub use stats::{BlockStats, Counts, ExporterStats, ProtoClass, SlotTotals, ZoneMap};

@@ -12,10 +12,10 @@
 //! by the general path; both give exactly the same flows (a test decodes
 //! every capture both ways).
 
-use weir_record::{BatchBuilder, Field};
+use weir_record::{BatchBuilder, DenseFields, Field};
 
 use super::be_uint;
-use super::ie::{Act, Clock, Times, num};
+use super::ie::{Act, Clock, Times, num, uptime_to_abs};
 use super::template::VARLEN;
 
 /// What one step of a plan does with the bytes at `off..off + len`.
@@ -46,6 +46,24 @@ const BYTES: usize = 6;
 const OUT_PACKETS: usize = 7;
 const OUT_BYTES: usize = 8;
 const REQUIRED: usize = 9;
+/// Data sets of at least this many records are decoded column by column
+/// (one loop per element), smaller ones row by row (one pass over the
+/// steps per record): a column loop's setup costs about what a few rows
+/// of per-step dispatch do.
+const COLUMNS_FROM: usize = 2;
+
+/// The column of each [`Step::Required`] value.
+const REQ_FIELDS: [Field; REQUIRED] = [
+    Field::Proto,
+    Field::SrcPort,
+    Field::DstPort,
+    Field::TcpFlags,
+    Field::SrcTos,
+    Field::Packets,
+    Field::Bytes,
+    Field::OutPackets,
+    Field::OutBytes,
+];
 
 const U8: u64 = 0xff;
 const U16: u64 = 0xffff;
@@ -74,10 +92,17 @@ pub(super) struct Plan {
     len: usize,
     has_out_packets: bool,
     has_out_bytes: bool,
-    /// The integer and address fields every record sets (the sampling
-    /// rate aside, which depends on the data set).
-    dense64: Vec<Field>,
-    dense128: Vec<Field>,
+    /// The fields every record sets (the sampling rate aside, which
+    /// depends on the data set).
+    dense: DenseFields,
+    /// The time steps, in template order.
+    times: Vec<Op>,
+    /// The times when they are one start and one end element of the same
+    /// unit, 1 to 8 bytes long: (unit, start, end).
+    time_pair: Option<(TimeUnit, Op, Op)>,
+    /// The last `icmpTypeCode` step, and the protocol's step.
+    icmp: Option<Op>,
+    proto: Option<Op>,
 }
 
 /// What is the same for every record of a data set.
@@ -198,16 +223,14 @@ impl Plan {
         if off == 0 || off > usize::from(u16::MAX) {
             return None;
         }
-        let mut dense64: Vec<Field> = Vec::new();
-        let mut dense128: Vec<Field> = Vec::new();
-        for op in &steps {
-            match op.step {
-                Step::Column(f, _) => dense64.push(f),
-                Step::Ip4(f) | Step::Ip6(f) => dense128.push(f),
-                _ => {}
-            }
-        }
-        dense64.extend([
+        let mut dense: Vec<Field> = steps
+            .iter()
+            .filter_map(|op| match op.step {
+                Step::Column(f, _) | Step::Ip4(f) | Step::Ip6(f) => Some(f),
+                _ => None,
+            })
+            .collect();
+        dense.extend([
             Field::First,
             Field::Last,
             Field::Received,
@@ -221,21 +244,29 @@ impl Plan {
             Field::ExporterId,
             Field::FlowVersion,
             Field::ObsDomain,
+            Field::ExporterAddr,
         ]);
         if req_taken[OUT_PACKETS] {
-            dense64.push(Field::OutPackets);
+            dense.push(Field::OutPackets);
         }
         if req_taken[OUT_BYTES] {
-            dense64.push(Field::OutBytes);
+            dense.push(Field::OutBytes);
         }
-        dense128.push(Field::ExporterAddr);
+        let times: Vec<Op> =
+            steps.iter().filter(|op| matches!(op.step, Step::Time(_))).copied().collect();
+        let icmp = steps.iter().rev().find(|op| op.step == Step::Icmp).copied();
+        let proto = steps.iter().find(|op| matches!(op.step, Step::Required(PROTO, _))).copied();
+        let time_pair = time_pair(&times);
         Some(Plan {
+            time_pair,
+            times,
+            icmp,
+            proto,
             steps,
             len: off,
             has_out_packets: req_taken[OUT_PACKETS],
             has_out_bytes: req_taken[OUT_BYTES],
-            dense64,
-            dense128,
+            dense: DenseFields::new(dense),
         })
     }
 
@@ -262,20 +293,124 @@ impl Plan {
         // Every record sets the same columns: written in place, without
         // the pushes' per-value checks, when each has a value in every
         // row so far.
-        if cx.stored_rate.is_none() && n > 1 && b.begin_dense(n, &self.dense64, &self.dense128) {
+        if cx.stored_rate.is_none() && cx.scale == 1 && n > 0 && b.begin_dense(n, &self.dense) {
             let row = b.len();
-            let done = self.decode_into(body, n, cx, &mut InPlace { b, row });
-            debug_assert_eq!(done.records, n);
-            let n = done.records;
+            let done = if n >= COLUMNS_FROM {
+                self.decode_columns(body, n, cx, b, row)
+            } else {
+                self.decode_into(body, n, cx, &mut InPlace { b, row })
+            };
             b.fill_u64_at(Field::Received, row, n, cx.received_ms);
             b.fill_u128_at(Field::ExporterAddr, row, n, cx.exporter_addr);
             b.fill_u64_at(Field::ExporterId, row, n, u64::from(cx.sysid));
             b.fill_u64_at(Field::FlowVersion, row, n, cx.flow_version);
             b.fill_u64_at(Field::ObsDomain, row, n, u64::from(cx.domain));
-            b.end_dense(n, &self.dense64, &self.dense128);
+            b.end_dense(n, &self.dense);
             return done;
         }
         self.decode_into(body, room, cx, b)
+    }
+
+    /// The `n` records of `body` written in place, column by column, into
+    /// rows `row..row + n` (made room for by `begin_dense`): one tight loop
+    /// per element over the records, then one pass per row for the times.
+    /// The same values as [`Plan::decode_into`] for data sets whose
+    /// counters are not scaled.
+    fn decode_columns(
+        &self,
+        body: &[u8],
+        n: usize,
+        cx: &SetContext,
+        b: &mut BatchBuilder,
+        row: usize,
+    ) -> Appended {
+        let len = self.len;
+        let mut seen = [false; REQUIRED];
+        for op in &self.steps {
+            match op.step {
+                Step::Column(f, mask) => column(body, len, op, mask, b.window_u64(f, row, n)),
+                Step::Required(i, mask) => {
+                    seen[i] = true;
+                    column(body, len, op, mask, b.window_u64(REQ_FIELDS[i], row, n));
+                }
+                Step::Ip4(f) => {
+                    let off = usize::from(op.off);
+                    for (x, rec) in b.window_u128(f, row, n).iter_mut().zip(body.chunks_exact(len))
+                    {
+                        *x = 0xffff_0000_0000 | u128::from(read(rec, off, 4, op.shift));
+                    }
+                }
+                Step::Ip6(f) => {
+                    let off = usize::from(op.off);
+                    for (x, rec) in b.window_u128(f, row, n).iter_mut().zip(body.chunks_exact(len))
+                    {
+                        if let Some(a) =
+                            rec.get(off..off + 16).and_then(|v| <[u8; 16]>::try_from(v).ok())
+                        {
+                            *x = u128::from_be_bytes(a);
+                        }
+                    }
+                }
+                Step::Icmp | Step::Time(_) => {}
+            }
+        }
+        // Required values the template lacks are zero (the pushes' rows
+        // start from zeros too); the reply counters only when present.
+        for (i, f) in REQ_FIELDS.iter().enumerate().take(OUT_PACKETS) {
+            if !seen[i] {
+                b.window_u64(*f, row, n).fill(0);
+            }
+        }
+        // As `Scratch::finish`: the ICMP type/code only for ICMP flows.
+        if let Some(icmp) = self.icmp {
+            for (r, rec) in body.chunks_exact(len).take(n).enumerate() {
+                let proto = self.proto.map_or(0, |p| read_op(rec, &p) & U8);
+                if proto == 1 || proto == 58 {
+                    let tc = read_op(rec, &icmp) & U16;
+                    b.set_u64_at(Field::SrcPort, row + r, 0);
+                    b.set_u64_at(Field::DstPort, row + r, tc);
+                }
+            }
+        }
+        let Some((first, last)) = b.windows_u64(Field::First, Field::Last, row, n) else {
+            return Appended::default();
+        };
+        let rows = first.iter_mut().zip(last.iter_mut()).zip(body.chunks_exact(len));
+        match self.time_pair {
+            // The common pairs: each time on its own, as `Times::resolve`
+            // gives it for them.
+            Some((unit, a, z)) if unit != TimeUnit::Uptime || cx.clock.sys_uptime.is_some() => {
+                let hdr = cx.clock.sys_uptime.unwrap_or(0);
+                let e = cx.clock.export_ms;
+                let conv = |v: u64| match unit {
+                    TimeUnit::Uptime => uptime_to_abs(v as u32, hdr, e),
+                    TimeUnit::Seconds => v.saturating_mul(1000),
+                    TimeUnit::Millis => v,
+                };
+                for ((f, l), rec) in rows {
+                    let (x, y) = (conv(read_op(rec, &a)), conv(read_op(rec, &z)));
+                    (*f, *l) = if x <= y { (x, y) } else { (y, x) };
+                }
+            }
+            _ => {
+                for ((f, l), rec) in rows {
+                    let mut times = Times::default();
+                    for op in &self.times {
+                        if let Step::Time(act) = op.step
+                            && let Some(v) = rec
+                                .get(usize::from(op.off)..usize::from(op.off) + usize::from(op.len))
+                        {
+                            times.apply(act, v);
+                        }
+                    }
+                    (*f, *l) = times.resolve(&cx.clock);
+                }
+            }
+        }
+        let total = |w: &[u64]| w.iter().fold(0u64, |t, &x| t.saturating_add(x));
+        let packets = total(b.window_u64(Field::Packets, row, n));
+        let bytes = total(b.window_u64(Field::Bytes, row, n));
+        Appended { records: n, packets, bytes }
     }
 
     #[allow(clippy::cast_possible_truncation)]
@@ -417,6 +552,52 @@ impl Out for InPlace<'_> {
     fn end_row(&mut self) {
         self.row += 1;
     }
+}
+
+/// The unit of a pair of time elements taken on the fast path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TimeUnit {
+    /// `first/lastSwitched` (v9 21/22): ms of the exporter's uptime.
+    Uptime,
+    /// `flowStart/EndSeconds` (150/151).
+    Seconds,
+    /// `flowStart/EndMilliseconds` (152/153).
+    Millis,
+}
+
+/// (unit, start, end) if `times` is exactly one start and one end element
+/// of one [`TimeUnit`], each 1 to 8 bytes long.
+fn time_pair(times: &[Op]) -> Option<(TimeUnit, Op, Op)> {
+    let [a, z] = times else { return None };
+    if !(1..=8).contains(&a.len) || !(1..=8).contains(&z.len) {
+        return None;
+    }
+    let (Step::Time(x), Step::Time(y)) = (a.step, z.step) else { return None };
+    let (unit, start, end) = match (x, y) {
+        (Act::FirstUptime, Act::LastUptime) => (TimeUnit::Uptime, a, z),
+        (Act::LastUptime, Act::FirstUptime) => (TimeUnit::Uptime, z, a),
+        (Act::FirstSeconds, Act::LastSeconds) => (TimeUnit::Seconds, a, z),
+        (Act::LastSeconds, Act::FirstSeconds) => (TimeUnit::Seconds, z, a),
+        (Act::FirstMillis, Act::LastMillis) => (TimeUnit::Millis, a, z),
+        (Act::LastMillis, Act::FirstMillis) => (TimeUnit::Millis, z, a),
+        _ => return None,
+    };
+    Some((unit, *start, *end))
+}
+
+/// Column `op` of each of the records of `body` (`len` bytes each) into
+/// `out`, cut by `mask`.
+#[inline(always)]
+fn column(body: &[u8], len: usize, op: &Op, mask: u64, out: &mut [u64]) {
+    for (x, rec) in out.iter_mut().zip(body.chunks_exact(len)) {
+        *x = read_op(rec, op) & mask;
+    }
+}
+
+/// [`read`] of the element of `op`.
+#[inline(always)]
+fn read_op(rec: &[u8], op: &Op) -> u64 {
+    read(rec, usize::from(op.off), usize::from(op.len), op.shift)
 }
 
 /// The big-endian number of `len` (1 to 8, checked when the plan is
