@@ -140,14 +140,21 @@ impl SlotWriter {
                 let mut c = zstd::bulk::Compressor::new(level)
                     .map_err(|e| StoreError::io(&tmp_path, "zstd init", e))?;
                 if level == 1 {
-                    // Tuned on byte planes (docs/PERFORMANCE.md), all three
-                    // smaller and cheaper on collected and generated flows:
+                    // Tuned on byte planes (docs/PERFORMANCE.md), all
+                    // smaller or cheaper on collected and generated flows:
                     // matches shorter than 7 bytes rarely pay (random low
                     // bytes match by chance); the smallest match table (64
                     // entries) is enough; a 32 KiB window caps zstd blocks at 32 KiB,
-                    // so each plane of a chunk gets its own entropy tables.
-                    use zstd::zstd_safe::CParameter::{HashLog, MinMatch, WindowLog};
-                    for p in [MinMatch(7), HashLog(6), WindowLog(15)] {
+                    // so each plane of a chunk gets its own entropy tables;
+                    // the match search skips ahead faster where it finds
+                    // nothing (target length 16, what negative levels do),
+                    // while literals keep their Huffman coding (which
+                    // negative levels drop: a third larger files).
+                    use zstd::zstd_safe::CParameter::{
+                        HashLog, LiteralCompressionMode, MinMatch, TargetLength, WindowLog,
+                    };
+                    let huffman = LiteralCompressionMode(zstd::zstd_safe::ParamSwitch::Enable);
+                    for p in [MinMatch(7), HashLog(6), WindowLog(15), TargetLength(16), huffman] {
                         c.set_parameter(p)
                             .map_err(|e| StoreError::io(&tmp_path, "zstd init", e))?;
                     }
