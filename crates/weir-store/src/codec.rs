@@ -650,9 +650,9 @@ fn try_packed_dict(
     let dst = &mut out[start..];
     let rank = |v: u64| rank[(v - min) as usize & 255];
     match (bits, valid) {
-        (1, None) => pack::<1>(vals.iter().map(|&v| rank(v)), dst),
-        (2, None) => pack::<2>(vals.iter().map(|&v| rank(v)), dst),
-        (_, None) => pack::<4>(vals.iter().map(|&v| rank(v)), dst),
+        (1, None) => pack_slice::<1, 8>(vals, rank, dst),
+        (2, None) => pack_slice::<2, 4>(vals, rank, dst),
+        (_, None) => pack_slice::<4, 2>(vals, rank, dst),
         (_, Some(_)) => {
             let idx = (0..rows).map(|i| if is_valid(i) { rank(vals[i]) } else { 0 });
             match bits {
@@ -663,6 +663,28 @@ fn try_packed_dict(
         }
     }
     Some((KIND_PACKED_DICT, 1, zone.min, 0))
+}
+
+/// [`pack`] of the indices `rank(v)` of `vals`, `PER` (`8 / BITS`) to a
+/// byte: a fixed inner loop per byte, the last byte's missing indices 0.
+#[inline]
+fn pack_slice<const BITS: usize, const PER: usize>(
+    vals: &[u64],
+    rank: impl Fn(u64) -> u8,
+    dst: &mut [u8],
+) {
+    debug_assert_eq!(BITS * PER, 8);
+    let byte = |group: &[u64]| {
+        group.iter().enumerate().fold(0u8, |b, (j, &v)| b | rank(v) << (j * BITS))
+    };
+    let mut groups = vals.chunks_exact(PER);
+    let mut out = dst.iter_mut();
+    for (d, g) in out.by_ref().zip(&mut groups) {
+        *d = byte(g);
+    }
+    if let Some(d) = out.next() {
+        *d = byte(groups.remainder());
+    }
 }
 
 /// Packs indices of `BITS` bits into `dst`, the first in the low bits of
