@@ -79,6 +79,8 @@ pub struct EncodeHint {
     since: u32,
     /// Distinct values of the last dictionary (sizes the next one's table).
     dict_len: u32,
+    /// Smallest value of the last packed dictionary.
+    packed_base: u64,
 }
 
 /// Blocks a column is encoded with its remembered kind before every kind
@@ -103,6 +105,28 @@ pub fn encode_hinted(
     hint: &mut EncodeHint,
     out: &mut Vec<u8>,
 ) -> Option<ChunkMeta> {
+    // A column whose previous block was a packed dictionary: one pass over
+    // it finds the values and their bounds around that block's smallest
+    // value (no zone-map pass), unless one now lies outside its range.
+    let packed = hint.kind.filter(|_| hint.since < REVISIT_BLOCKS) == Some(KIND_PACKED_DICT);
+    if let (true, None, Values::U64(vals)) = (packed, &column.validity, &column.values) {
+        out.clear();
+        if let Some((min, max)) = packed_dict_from(vals, None, hint.packed_base, out) {
+            hint.since += 1;
+            hint.packed_base = min;
+            let zone = ZoneMap { min: u128::from(min), max: u128::from(max), nulls: 0 };
+            debug_assert_eq!(Some(zone), ZoneMap::of(column));
+            return Some(ChunkMeta {
+                enc: KIND_PACKED_DICT,
+                width: 1,
+                null_count: 0,
+                raw_len: out.len() as u32,
+                base: zone.min,
+                ref_field: 0,
+                zone,
+            });
+        }
+    }
     let zone = ZoneMap::of(column)?;
     out.clear();
     let mut enc = 0u8;
@@ -133,6 +157,9 @@ pub fn encode_hinted(
         }
     };
 
+    if kind == KIND_PACKED_DICT {
+        hint.packed_base = base as u64;
+    }
     enc |= kind;
     if width >= 2 && kind != KIND_DICT {
         enc |= FLAG_SHUFFLE;
@@ -616,28 +643,57 @@ fn try_packed_dict(
     zone: &ZoneMap,
     out: &mut Vec<u8>,
 ) -> Option<(u8, u8, u128, u16)> {
+    if zone.max - zone.min > 255 || zone.max == zone.min {
+        return None;
+    }
+    packed_dict_from(vals, valid, zone.min as u64, out)?;
+    Some((KIND_PACKED_DICT, 1, zone.min, 0))
+}
+
+/// The packed dictionary of `vals` if every valid value lies within
+/// `base..=base + 255` (found in the same pass), the column has two to
+/// [`PACKED_MAX`] distinct values and at least 64 rows: writes it and
+/// returns the smallest and the largest value. `None` leaves `out`
+/// untouched. The bytes do not depend on `base`: the entries start from
+/// the smallest value.
+fn packed_dict_from(
+    vals: &[u64],
+    valid: Option<&Bitmap>,
+    base: u64,
+    out: &mut Vec<u8>,
+) -> Option<(u64, u64)> {
     let rows = vals.len();
-    if zone.max - zone.min > 255 || zone.max == zone.min || rows < 64 {
+    if rows < 64 {
         return None;
     }
-    let min = zone.min as u64;
     let is_valid = |i: usize| valid.is_none_or(|b| b.get(i));
-    // Offsets from the minimum, one byte each; a table of those present.
+    // Offsets from `base`, one byte each; a table of those present, and
+    // the bits of every offset above the low byte (0: all in range).
     let mut seen = [0u8; 256];
+    let mut above = 0u64;
+    let mut see = |v: u64| {
+        let off = v.wrapping_sub(base);
+        above |= off >> 8;
+        seen[off as usize & 255] = 1;
+    };
     match valid {
-        None => vals.iter().for_each(|&v| seen[(v - min) as usize & 255] = 1),
-        Some(_) => vals.iter().enumerate().filter(|&(i, _)| is_valid(i)).for_each(|(_, &v)| {
-            seen[(v - min) as usize & 255] = 1;
-        }),
+        None => vals.iter().for_each(|&v| see(v)),
+        Some(_) => vals.iter().enumerate().filter(|&(i, _)| is_valid(i)).for_each(|(_, &v)| see(v)),
     }
-    let n = seen.iter().filter(|&&x| x != 0).count();
-    if n > PACKED_MAX {
+    if above != 0 {
         return None;
     }
-    // Rank of each offset (ascending), and the entries as differences.
+    let first = seen.iter().position(|&x| x != 0)?;
+    let last = 255 - seen.iter().rev().position(|&x| x != 0)?;
+    let n = seen.iter().filter(|&&x| x != 0).count();
+    if n > PACKED_MAX || first == last {
+        return None;
+    }
+    // Rank of each offset (ascending), and the entries as differences
+    // from the smallest value on.
     let mut rank = [0u8; 256];
     out.extend_from_slice(&(n as u32).to_le_bytes());
-    let (mut r, mut prev) = (0u8, 0usize);
+    let (mut r, mut prev) = (0u8, first);
     for (off, _) in seen.iter().enumerate().filter(|&(_, &x)| x != 0) {
         rank[off] = r;
         out.push((off - prev) as u8);
@@ -648,7 +704,7 @@ fn try_packed_dict(
     let bits = packed_bits(n);
     out.resize(start + rows.div_ceil(8 / bits), 0);
     let dst = &mut out[start..];
-    let rank = |v: u64| rank[(v - min) as usize & 255];
+    let rank = |v: u64| rank[v.wrapping_sub(base) as usize & 255];
     match (bits, valid) {
         (1, None) => pack_slice::<1, 8>(vals, rank, dst),
         (2, None) => pack_slice::<2, 4>(vals, rank, dst),
@@ -662,7 +718,7 @@ fn try_packed_dict(
             }
         }
     }
-    Some((KIND_PACKED_DICT, 1, zone.min, 0))
+    Some((base + first as u64, base + last as u64))
 }
 
 /// [`pack`] of the indices `rank(v)` of `vals`, `PER` (`8 / BITS`) to a
@@ -674,12 +730,12 @@ fn pack_slice<const BITS: usize, const PER: usize>(
     dst: &mut [u8],
 ) {
     debug_assert_eq!(BITS * PER, 8);
-    let byte = |group: &[u64]| {
-        group.iter().enumerate().fold(0u8, |b, (j, &v)| b | rank(v) << (j * BITS))
-    };
+    let byte =
+        |group: &[u64]| group.iter().enumerate().fold(0u8, |b, (j, &v)| b | rank(v) << (j * BITS));
     let mut groups = vals.chunks_exact(PER);
     let mut out = dst.iter_mut();
-    for (d, g) in out.by_ref().zip(&mut groups) {
+    // Groups first: `zip` takes no byte once the groups run out.
+    for (g, d) in (&mut groups).zip(out.by_ref()) {
         *d = byte(g);
     }
     if let Some(d) = out.next() {
@@ -1412,6 +1468,33 @@ mod tests {
                 }
                 assert_same(&col, &round_trip(&col));
             }
+        }
+    }
+
+    /// Blocks after a packed one are packed in one pass around the last
+    /// block's smallest value: the same bytes and bounds as encoding each
+    /// block afresh, whether the values moved up within that range or out
+    /// of it.
+    #[test]
+    fn packed_blocks_after_packed_blocks() {
+        let mut hint = EncodeHint::default();
+        // (smallest, distinct, rows): up within range, below it, up to the
+        // range's last value, beyond it.
+        let blocks: [(u64, u64, usize); 5] =
+            [(1000, 5, 999), (1010, 9, 1000), (990, 3, 77), (1200, 16, 1003), (1246, 2, 64)];
+        for (k, (lo, spread, rows)) in blocks.into_iter().enumerate() {
+            let v: Vec<u64> = (0..rows as u64).map(|i| lo + (i * 7 % spread) * 3 % 256).collect();
+            let col = Column::full(Values::U64(v));
+            let (mut hinted, mut fresh) = (Vec::new(), Vec::new());
+            let a = encode_hinted(&col, None, &mut hint, &mut hinted).unwrap();
+            let b = encode(&col, None, &mut fresh).unwrap();
+            assert_eq!(
+                (a.enc, a.base, a.zone, &hinted),
+                (b.enc, b.base, b.zone, &fresh),
+                "block {k}"
+            );
+            let back = decode(&hinted, rows, false, a.enc, a.width, a.base, None).unwrap();
+            assert_same(&col, &back);
         }
     }
 
