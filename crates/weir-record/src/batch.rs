@@ -306,6 +306,7 @@ impl<T: Copy + Default + IntoValues> ColumnBuilder<T> {
     #[inline]
     pub(crate) fn filled_to(&mut self, rows: usize) {
         debug_assert!(rows <= self.values.len(), "{rows} rows claimed, room for fewer");
+        debug_assert!(rows >= self.filled, "{rows} rows claimed, {} filled", self.filled);
         self.filled = rows;
     }
 

@@ -686,7 +686,10 @@ fn packed_dict_from(
     let first = seen.iter().position(|&x| x != 0)?;
     let last = 255 - seen.iter().rev().position(|&x| x != 0)?;
     let n = seen.iter().filter(|&&x| x != 0).count();
-    if n > PACKED_MAX || first == last {
+    // Offsets are taken modulo 2^64: values that wrapped past `u64::MAX`
+    // from a `base` near it look in range; the true range then does not
+    // fit in `base..=u64::MAX`.
+    if n > PACKED_MAX || first == last || base.checked_add(last as u64).is_none() {
         return None;
     }
     // Rank of each offset (ascending), and the entries as differences
@@ -1482,6 +1485,23 @@ mod tests {
         // range's last value, beyond it.
         let blocks: [(u64, u64, usize); 5] =
             [(1000, 5, 999), (1010, 9, 1000), (990, 3, 77), (1200, 16, 1003), (1246, 2, 64)];
+        // Next to u64::MAX, then across it (offsets from the last block's
+        // smallest value wrap): the wrapped block is not packed around it.
+        let wrap = [[u64::MAX, u64::MAX - 1], [u64::MAX, 0]]
+            .map(|pair| Column::full(Values::U64((0..64).map(|i| pair[i % 2]).collect())));
+        let mut near = EncodeHint::default();
+        for (k, col) in wrap.iter().enumerate() {
+            let (mut hinted, mut fresh) = (Vec::new(), Vec::new());
+            let a = encode_hinted(col, None, &mut near, &mut hinted).unwrap();
+            let b = encode(col, None, &mut fresh).unwrap();
+            assert_eq!(
+                (a.enc, a.base, a.zone, &hinted),
+                (b.enc, b.base, b.zone, &fresh),
+                "wrap {k}"
+            );
+            let back = decode(&hinted, 64, false, a.enc, a.width, a.base, None).unwrap();
+            assert_same(col, &back);
+        }
         for (k, (lo, spread, rows)) in blocks.into_iter().enumerate() {
             let v: Vec<u64> = (0..rows as u64).map(|i| lo + (i * 7 % spread) * 3 % 256).collect();
             let col = Column::full(Values::U64(v));
