@@ -375,42 +375,44 @@ impl Plan {
         let Some((first, last)) = b.windows_u64(Field::First, Field::Last, row, n) else {
             return Appended::default();
         };
-        let rows = first.iter_mut().zip(last.iter_mut()).zip(body.chunks_exact(len));
-        match self.time_pair {
-            // The common pairs: each time on its own, as `Times::resolve`
-            // gives it for them.
-            Some((unit, a, z)) if unit != TimeUnit::Uptime || cx.clock.sys_uptime.is_some() => {
-                let hdr = cx.clock.sys_uptime.unwrap_or(0);
-                let e = cx.clock.export_ms;
-                let conv = |v: u64| match unit {
-                    TimeUnit::Uptime => uptime_to_abs(v as u32, hdr, e),
-                    TimeUnit::Seconds => v.saturating_mul(1000),
-                    TimeUnit::Millis => v,
-                };
-                for ((f, l), rec) in rows {
-                    let (x, y) = (conv(read_op(rec, &a)), conv(read_op(rec, &z)));
-                    (*f, *l) = if x <= y { (x, y) } else { (y, x) };
-                }
-            }
-            _ => {
-                for ((f, l), rec) in rows {
-                    let mut times = Times::default();
-                    for op in &self.times {
-                        if let Step::Time(act) = op.step
-                            && let Some(v) = rec
-                                .get(usize::from(op.off)..usize::from(op.off) + usize::from(op.len))
-                        {
-                            times.apply(act, v);
-                        }
-                    }
-                    (*f, *l) = times.resolve(&cx.clock);
-                }
-            }
+        for ((f, l), rec) in first.iter_mut().zip(last.iter_mut()).zip(body.chunks_exact(len)) {
+            (*f, *l) = self.times_of(rec, &cx.clock);
         }
         let total = |w: &[u64]| w.iter().fold(0u64, |t, &x| t.saturating_add(x));
         let packets = total(b.window_u64(Field::Packets, row, n));
         let bytes = total(b.window_u64(Field::Bytes, row, n));
         Appended { records: n, packets, bytes }
+    }
+
+    /// `(first, last)` of a record: for the usual pairs each time on its
+    /// own, as `Times::resolve` gives it for them; else the record's time
+    /// elements, in template order, resolved.
+    #[inline]
+    #[allow(clippy::cast_possible_truncation)]
+    fn times_of(&self, rec: &[u8], clock: &Clock) -> (u64, u64) {
+        match self.time_pair {
+            Some((unit, a, z)) if unit != TimeUnit::Uptime || clock.sys_uptime.is_some() => {
+                let conv = |v: u64| match unit {
+                    TimeUnit::Uptime => {
+                        uptime_to_abs(v as u32, clock.sys_uptime.unwrap_or(0), clock.export_ms)
+                    }
+                    TimeUnit::Seconds => v.saturating_mul(1000),
+                    TimeUnit::Millis => v,
+                };
+                let (x, y) = (conv(read_op(rec, &a)), conv(read_op(rec, &z)));
+                if x <= y { (x, y) } else { (y, x) }
+            }
+            _ => {
+                let mut times = Times::default();
+                for op in &self.times {
+                    let (off, len) = (usize::from(op.off), usize::from(op.len));
+                    if let (Step::Time(act), Some(v)) = (op.step, rec.get(off..off + len)) {
+                        times.apply(act, v);
+                    }
+                }
+                times.resolve(clock)
+            }
+        }
     }
 
     #[allow(clippy::cast_possible_truncation)]
@@ -425,7 +427,6 @@ impl Plan {
         for rec in body.chunks_exact(self.len).take(room) {
             let mut req = [0u64; REQUIRED];
             let mut icmp: Option<u64> = None;
-            let mut times = Times::default();
             for op in &self.steps {
                 let (off, len) = (usize::from(op.off), usize::from(op.len));
                 let read = || read(rec, off, len, op.shift);
@@ -449,11 +450,8 @@ impl Plan {
                             b.push_u128(f, u128::from_be_bytes(a));
                         }
                     }
-                    Step::Time(act) => {
-                        if let Some(v) = rec.get(off..off + len) {
-                            times.apply(act, v);
-                        }
-                    }
+                    // All of them at once below.
+                    Step::Time(_) => {}
                 }
             }
             // As `Scratch::finish`: the ICMP type/code only for ICMP flows.
@@ -463,7 +461,7 @@ impl Plan {
                 req[SRC_PORT] = 0;
                 req[DST_PORT] = tc;
             }
-            let (first, last) = times.resolve(&cx.clock);
+            let (first, last) = self.times_of(rec, &cx.clock);
             if cx.scale > 1 {
                 let r = u64::from(cx.scale);
                 for i in [PACKETS, BYTES, OUT_PACKETS, OUT_BYTES] {
