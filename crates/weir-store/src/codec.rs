@@ -105,51 +105,50 @@ pub fn encode_hinted(
     hint: &mut EncodeHint,
     out: &mut Vec<u8>,
 ) -> Option<ChunkMeta> {
+    let guess = hint.kind.filter(|_| hint.since < REVISIT_BLOCKS);
     // A column whose previous block was a packed dictionary: one pass over
     // it finds the values and their bounds around that block's smallest
     // value (no zone-map pass), unless one now lies outside its range.
-    let packed = hint.kind.filter(|_| hint.since < REVISIT_BLOCKS) == Some(KIND_PACKED_DICT);
-    if let (true, None, Values::U64(vals)) = (packed, &column.validity, &column.values) {
+    let mut packed = None;
+    if let (Some(KIND_PACKED_DICT), None, Values::U64(vals)) =
+        (guess, &column.validity, &column.values)
+    {
         out.clear();
-        if let Some((min, max)) = packed_dict_from(vals, None, hint.packed_base, out) {
-            hint.since += 1;
-            hint.packed_base = min;
-            let zone = ZoneMap { min: u128::from(min), max: u128::from(max), nulls: 0 };
-            debug_assert_eq!(Some(zone), ZoneMap::of(column));
-            return Some(ChunkMeta {
-                enc: KIND_PACKED_DICT,
-                width: 1,
-                null_count: 0,
-                raw_len: out.len() as u32,
-                base: zone.min,
-                ref_field: 0,
-                zone,
-            });
-        }
+        packed = packed_dict_from(vals, None, hint.packed_base, out).map(|(min, max)| ZoneMap {
+            min: u128::from(min),
+            max: u128::from(max),
+            nulls: 0,
+        });
+        debug_assert!(packed.is_none() || packed == ZoneMap::of(column));
     }
-    let zone = ZoneMap::of(column)?;
-    out.clear();
     let mut enc = 0u8;
-    if let Some(v) = &column.validity {
-        enc |= FLAG_VALIDITY;
-        write_bitmap(v, out);
-    }
-    let valid = column.validity.as_ref();
-    let start = out.len();
-    let guess = hint.kind.filter(|_| hint.since < REVISIT_BLOCKS);
-    let chosen = guess.and_then(|kind| {
-        let r = encode_as(kind, column, reference, &zone, &mut hint.dict_len, out);
-        if r.is_none() {
-            out.truncate(start);
+    let (zone, chosen) = match packed {
+        Some(zone) => (zone, Some((KIND_PACKED_DICT, 1, zone.min, 0))),
+        None => {
+            let zone = ZoneMap::of(column)?;
+            out.clear();
+            if let Some(v) = &column.validity {
+                enc |= FLAG_VALIDITY;
+                write_bitmap(v, out);
+            }
+            let start = out.len();
+            let chosen = guess.and_then(|kind| {
+                let r = encode_as(kind, column, reference, &zone, &mut hint.dict_len, out);
+                if r.is_none() {
+                    out.truncate(start);
+                }
+                r
+            });
+            (zone, chosen)
         }
-        r
-    });
+    };
     let (kind, width, base, ref_field) = match chosen {
         Some(r) => {
             hint.since += 1;
             r
         }
         None => {
+            let valid = column.validity.as_ref();
             let r = encode_best(column, valid, reference, &zone, &mut hint.dict_len, out);
             hint.kind = Some(r.0);
             hint.since = 1;
@@ -1489,32 +1488,23 @@ mod tests {
         // smallest value wrap): the wrapped block is not packed around it.
         let wrap = [[u64::MAX, u64::MAX - 1], [u64::MAX, 0]]
             .map(|pair| Column::full(Values::U64((0..64).map(|i| pair[i % 2]).collect())));
+        // Each block hinted as the writer does, and afresh: the same bytes,
+        // meta and bounds, and the values come back.
+        let check = |col: &Column, hint: &mut EncodeHint, name: String| {
+            let (mut hinted, mut fresh) = (Vec::new(), Vec::new());
+            let a = encode_hinted(col, None, hint, &mut hinted).unwrap();
+            let b = encode(col, None, &mut fresh).unwrap();
+            assert_eq!((a.enc, a.base, a.zone, &hinted), (b.enc, b.base, b.zone, &fresh), "{name}");
+            let back = decode(&hinted, col.len(), false, a.enc, a.width, a.base, None).unwrap();
+            assert_same(col, &back);
+        };
         let mut near = EncodeHint::default();
         for (k, col) in wrap.iter().enumerate() {
-            let (mut hinted, mut fresh) = (Vec::new(), Vec::new());
-            let a = encode_hinted(col, None, &mut near, &mut hinted).unwrap();
-            let b = encode(col, None, &mut fresh).unwrap();
-            assert_eq!(
-                (a.enc, a.base, a.zone, &hinted),
-                (b.enc, b.base, b.zone, &fresh),
-                "wrap {k}"
-            );
-            let back = decode(&hinted, 64, false, a.enc, a.width, a.base, None).unwrap();
-            assert_same(col, &back);
+            check(col, &mut near, format!("wrap {k}"));
         }
         for (k, (lo, spread, rows)) in blocks.into_iter().enumerate() {
             let v: Vec<u64> = (0..rows as u64).map(|i| lo + (i * 7 % spread) * 3 % 256).collect();
-            let col = Column::full(Values::U64(v));
-            let (mut hinted, mut fresh) = (Vec::new(), Vec::new());
-            let a = encode_hinted(&col, None, &mut hint, &mut hinted).unwrap();
-            let b = encode(&col, None, &mut fresh).unwrap();
-            assert_eq!(
-                (a.enc, a.base, a.zone, &hinted),
-                (b.enc, b.base, b.zone, &fresh),
-                "block {k}"
-            );
-            let back = decode(&hinted, rows, false, a.enc, a.width, a.base, None).unwrap();
-            assert_same(&col, &back);
+            check(&Column::full(Values::U64(v)), &mut hint, format!("block {k}"));
         }
     }
 
