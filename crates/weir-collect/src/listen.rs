@@ -343,8 +343,8 @@ impl Many {
         &mut self.buf[..MANY_SLOT]
     }
 
-    /// Takes what `socket` holds without blocking, into `rx` (handing off
-    /// full batches); returns how many datagrams.
+    /// Takes what `socket` holds without blocking, into `rx`; returns how
+    /// many datagrams.
     #[cfg(target_os = "linux")]
     fn drain(&mut self, socket: &UdpSocket, rx: &mut Receiving) -> usize {
         use std::os::fd::AsRawFd;
@@ -375,9 +375,6 @@ impl Many {
                 // UDP always has a source; none is kept as 0.0.0.0:0.
                 let src = m.address.as_ref().and_then(std_addr).unwrap_or(UNKNOWN_SOURCE);
                 rx.received(m.iovs().next().unwrap_or_default(), src, now);
-                if rx.batch.len() >= BATCH {
-                    rx.hand_off();
-                }
             }
             got += n;
             if n < MANY {
@@ -386,17 +383,14 @@ impl Many {
         }
     }
 
-    /// Takes what `socket` (non-blocking) holds, into `rx` (handing off
-    /// full batches); returns how many datagrams.
+    /// Takes what `socket` (non-blocking) holds, into `rx`; returns how
+    /// many datagrams.
     #[cfg(not(target_os = "linux"))]
     fn drain(&mut self, socket: &UdpSocket, rx: &mut Receiving) -> usize {
         let mut got = 0;
         while let Ok((n, src)) = socket.recv_from(&mut self.buf) {
             got += 1;
             rx.received(&self.buf[..n], src, now_ms());
-            if rx.batch.len() >= BATCH {
-                rx.hand_off();
-            }
         }
         got
     }
@@ -429,7 +423,8 @@ struct Receiving {
 }
 
 impl Receiving {
-    /// Repeats and copies one datagram into the batch.
+    /// Repeats and copies one datagram into the batch, and hands the batch
+    /// off once it is full.
     fn received(&mut self, data: &[u8], src: SocketAddr, now_ms: u64) {
         if let Some(r) = &mut self.repeat {
             for to in self.repeaters.iter() {
@@ -442,6 +437,9 @@ impl Receiving {
         }
         self.bytes += data.len() as u64;
         self.batch.push(data, src, now_ms);
+        if self.batch.len() >= BATCH {
+            self.hand_off();
+        }
     }
 
     /// Hands the batch to the decode thread; a full queue drops and counts
